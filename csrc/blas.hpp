@@ -1,0 +1,50 @@
+// Row-major GEMM/GEMV over the scipy-openblas32 CBLAS, overloaded on float and double, and a
+// GEMM that splits the rows of C across the calling OpenMP team.
+#pragma once
+
+#include <cblas.h>
+
+#include "parallel.hpp"
+
+namespace lstmx {
+
+inline void gemm(bool ta, bool tb, long m, long n, long k, float alpha, const float* a, long lda,
+                 const float* b, long ldb, float beta, float* c, long ldc) {
+  if (m <= 0 || n <= 0) return;
+  scipy_cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+inline void gemm(bool ta, bool tb, long m, long n, long k, double alpha, const double* a, long lda,
+                 const double* b, long ldb, double beta, double* c, long ldc) {
+  if (m <= 0 || n <= 0) return;
+  scipy_cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+inline void gemv(bool ta, long m, long n, float alpha, const float* a, long lda, const float* x,
+                 float beta, float* y) {
+  scipy_cblas_sgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, m, n, alpha, a, lda, x, 1,
+                    beta, y, 1);
+}
+
+inline void gemv(bool ta, long m, long n, double alpha, const double* a, long lda, const double* x,
+                 double beta, double* y) {
+  scipy_cblas_dgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, m, n, alpha, a, lda, x, 1,
+                    beta, y, 1);
+}
+
+// C (m, n) = alpha · op(A) · op(B) + beta · C, with this thread's share of the rows of C.
+// Call from inside a parallel region: each member computes its own rows, so the partition is
+// over outputs (never over k) and results do not depend on the thread count.
+template <class T>
+void gemm_rows_shared(bool ta, bool tb, long m, long n, long k, T alpha, const T* a, long lda,
+                      const T* b, long ldb, T beta, T* c, long ldc) {
+  long r0, r1;
+  split_range(m, team_size(), thread_index(), r0, r1);
+  if (r1 <= r0) return;
+  const T* a0 = ta ? a + r0 : a + r0 * lda;  // op(A) row r starts at A[r, 0] or A[0, r]
+  gemm(ta, tb, r1 - r0, n, k, alpha, a0, lda, b, ldb, beta, c + r0 * ldc, ldc);
+}
+
+}  // namespace lstmx

@@ -1,0 +1,182 @@
+// The time loops shared by every cell. A cell policy supplies the pointwise step and its
+// states; the engine does the matrix products and the threading:
+//
+// forward   Gx = X · W_ihᵀ + b          one GEMM over all T·B rows (rows split over threads)
+//           per step: thread p owns hidden blocks [k0, k1); it computes h_{t-1} · W_hhᵀ for
+//           all gates of its units, applies the gate math to them, writes its slice of h_t,
+//           then one barrier (the next step needs all of h_t).
+// backward  per step: thread p applies the gate backward to its units (writing dG_t), one
+//           barrier, then dh_{t-1}[:, its units] += dG_t · W_hh[:, its units]; the next step
+//           reads only its own units, so one barrier per step is enough.
+//           after the loop: dX = dGx · W_ih, dW_ih = dGxᵀ · X, dW_hh = dGhᵀ · H_prev (K = T·B)
+//           and the bias sums, each split over threads by output rows or columns.
+//
+// Lengths: at steps t >= lengths[b] a row's state is carried over unchanged and its output is
+// zero (PyTorch's PackedSequence semantics); in backward its gradients pass straight through.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+
+#include "recurrent_weights.hpp"
+#include "sequence.hpp"
+
+namespace lstmx {
+
+inline long seq_length(const int64_t* lengths, long b, long T) { return lengths ? long(lengths[b]) : T; }
+
+// Cell policy, forward:
+//   static constexpr int G;
+//   static bool step_bias_gate(int g);   gates whose b_hh is added inside the step (GRU's n)
+//   T* gx();                             (T·B, G·H) buffer that receives X · W_ihᵀ + bias
+//   const T* h_state(long t);            (B, H) state entering step t
+//   void step(long t, long b, long u0, int n, const T* gh);   gh: gate stride BS
+//   void hold(long t, long b, long u0, int n);                step past the row's end
+//   void finish();                        writes h_n (and c_n)
+template <class T, class Cell>
+void forward_engine(const SeqForward<T>& a, Cell& cell) {
+  constexpr int G = Cell::G;
+  const long TB = a.T * a.B, GH = G * a.H, H = a.H;
+
+  bool bias_gate[G];
+  bool any_step_bias = false;
+  for (int g = 0; g < G; ++g) any_step_bias |= (bias_gate[g] = Cell::step_bias_gate(g));
+  Buffer<T> bx(GH);  // b_ih plus the parts of b_hh that can be folded into Gx
+  for (int g = 0; g < G; ++g)
+    for (long u = 0; u < H; ++u)
+      bx.get()[g * H + u] = a.b_ih[g * H + u] + (bias_gate[g] ? T(0) : a.b_hh[g * H + u]);
+
+  RecurrentWeights<T> rw(G, H, a.B, a.w_hh, any_step_bias ? a.b_hh : nullptr, bias_gate);
+  Buffer<T> gh(a.B * rw.out_cols());
+  T* gx = cell.gx();
+  const int nt = num_threads();
+
+#pragma omp parallel num_threads(nt)
+  {
+    long r0, r1;
+    split_range(TB, team_size(), thread_index(), r0, r1);
+    for (long r = r0; r < r1; ++r) std::memcpy(gx + r * GH, bx.get(), GH * sizeof(T));
+    gemm(false, true, r1 - r0, GH, a.I, T(1), a.x + r0 * a.I, a.I, a.w_ih, a.I, T(1),
+         gx + r0 * GH, GH);
+  }
+
+  const long ld = rw.out_cols();
+#pragma omp parallel num_threads(int(std::min<long>(nt, rw.blocks())))
+  {
+    long k0, k1;
+    split_range(rw.blocks(), team_size(), thread_index(), k0, k1);
+    for (long t = 0; t < a.T; ++t) {
+      rw.step(cell.h_state(t), a.B, k0, k1, gh.get());
+      for (long b = 0; b < a.B; ++b) {
+        const bool live = t < seq_length(a.lengths, b, a.T);
+        for (long k = k0; k < k1; ++k) {
+          const long u0 = k * BS;
+          const int n = int(std::min(BS, H - u0));
+          if (live) cell.step(t, b, u0, n, gh.get() + b * ld + k * G * BS);
+          else cell.hold(t, b, u0, n);
+        }
+      }
+#pragma omp barrier
+    }
+  }
+  cell.finish();
+}
+
+// Cell policy, backward:
+//   static constexpr int G;
+//   T* dgx(); T* dgh();    (T·B, G·H) gradients of the input and recurrent pre-activations
+//                          (the same buffer unless the cell tells them apart, as GRU does)
+//   void step(long t, long b, long u0, int n, T* dh);
+//        dh: the carried ∂L/∂h_t for these units; the step adds dy, computes dGx/dGh and
+//        replaces dh by the part of ∂L/∂h_{t-1} that does not go through W_hh.
+template <class T, class Cell>
+void backward_engine(const SeqBackward<T>& a, Cell& cell) {
+  constexpr int G = Cell::G;
+  const long TB = a.T * a.B, GH = G * a.H, H = a.H, B = a.B;
+  T* dgx = cell.dgx();
+  T* dgh = cell.dgh();
+  T* dh = a.dh0;  // the carry lives in the output and ends as ∂L/∂h_0
+  if (a.dh_n) std::memcpy(dh, a.dh_n, B * H * sizeof(T));
+  else std::fill(dh, dh + B * H, T(0));
+
+  const int nt = num_threads();
+  const long nblk = num_blocks(H);
+#pragma omp parallel num_threads(int(std::min<long>(nt, nblk)))
+  {
+    long k0, k1;
+    split_range(nblk, team_size(), thread_index(), k0, k1);
+    const long U0 = k0 * BS, U1 = std::min(k1 * BS, H);
+    for (long t = a.T - 1; t >= 0; --t) {
+      for (long b = 0; b < B; ++b) {
+        const bool live = t < seq_length(a.lengths, b, a.T);
+        for (long k = k0; k < k1; ++k) {
+          const long u0 = k * BS;
+          const int n = int(std::min(BS, H - u0));
+          if (live) {
+            cell.step(t, b, u0, n, dh + b * H + u0);
+          } else {
+            for (int g = 0; g < G; ++g) {
+              std::fill_n(dgx + (t * B + b) * GH + g * H + u0, n, T(0));
+              if (dgh != dgx) std::fill_n(dgh + (t * B + b) * GH + g * H + u0, n, T(0));
+            }
+          }
+        }
+      }
+#pragma omp barrier
+      if (U1 > U0) {
+        const T* dg = dgh + t * B * GH;
+        if (B == 1) gemv(true, GH, U1 - U0, T(1), a.w_hh + U0, H, dg, T(1), dh + U0);
+        else gemm(false, false, B, U1 - U0, GH, T(1), dg, GH, a.w_hh + U0, H, T(1), dh + U0, H);
+      }
+    }
+  }
+
+#pragma omp parallel num_threads(nt)
+  {
+    if (a.dx) gemm_rows_shared(false, false, TB, a.I, GH, T(1), dgx, GH, a.w_ih, a.I, T(0), a.dx, a.I);
+    gemm_rows_shared(true, false, GH, a.I, TB, T(1), dgx, GH, a.x, a.I, T(0), a.dw_ih, a.I);
+    gemm_rows_shared(true, false, GH, H, TB, T(1), dgh, GH, a.hs, H, T(0), a.dw_hh, H);
+    // bias gradients: column sums, each thread owning a range of columns
+    long c0, c1;
+    split_range(GH, team_size(), thread_index(), c0, c1);
+    std::fill(a.db_ih + c0, a.db_ih + c1, T(0));
+    std::fill(a.db_hh + c0, a.db_hh + c1, T(0));
+    for (long r = 0; r < TB; ++r) {
+      const T* gxr = dgx + r * GH;
+      const T* ghr = dgh + r * GH;
+      for (long c = c0; c < c1; ++c) {
+        a.db_ih[c] += gxr[c];
+        a.db_hh[c] += ghr[c];
+      }
+    }
+  }
+}
+
+// The states entering each step: in training the workspace keeps all T+1 of them (backward
+// needs them); in inference two slots are enough.
+template <class T>
+class StateSlots {
+ public:
+  StateSlots(T* all, long B, long H) : B_(B), H_(H) {
+    if (all) {
+      p_ = all;
+      every_ = true;
+    } else {
+      own_.resize(2 * B * H);
+      p_ = own_.get();
+    }
+  }
+  T* at(long t) const { return p_ + (every_ ? t : (t & 1)) * B_ * H_; }
+  void init(const T* v) {
+    if (v) std::memcpy(at(0), v, B_ * H_ * sizeof(T));
+    else std::fill_n(at(0), B_ * H_, T(0));
+  }
+
+ private:
+  long B_, H_;
+  bool every_ = false;
+  T* p_ = nullptr;
+  Buffer<T> own_;
+};
+
+}  // namespace lstmx

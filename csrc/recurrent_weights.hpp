@@ -1,0 +1,164 @@
+// W_hh repacked for the per-step recurrent product h_{t-1} · W_hhᵀ.
+//
+// Hidden units are cut into blocks of BS = 16. A thread owns a contiguous range of blocks and
+// computes, at every step, the pre-activations of all G gates of its units (so it can apply
+// the gate math to them with no further synchronisation). The packed rows are therefore
+// grouped block by block: block k holds gate 0's 16 rows, then gate 1's, ..., each padded
+// with zero rows past H. Output column (k·G + g)·BS + l is unit k·BS + l of gate g.
+//
+// Two packings of the same rows:
+//  - row-major (rows × H) for the BLAS path (batch > kSmallBatch);
+//  - panels: each 16-row group stored k-major (H × 16), for the small-batch path, where a
+//    GEMV streams a panel with 16-wide FMAs (BLAS GEMV/GEMM are slow at M = 1).
+#pragma once
+
+#include <algorithm>
+
+#include "blas.hpp"
+#include "buffer.hpp"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+namespace lstmx {
+
+constexpr long BS = 16;          // hidden units per block
+constexpr long kSmallBatch = 4;  // at most this many rows use the panel kernel
+
+inline long num_blocks(long H) { return (H + BS - 1) / BS; }
+
+template <class T>
+class RecurrentWeights {
+ public:
+  // w_hh: (G·H, H) in PyTorch's layout. step_bias: G·H values added to the recurrent part
+  // (only the gates for which `bias_gate[g]` is true; null for none).
+  RecurrentWeights(int G, long H, long B, const T* w_hh, const T* b_hh, const bool* bias_gate)
+      : G_(G), H_(H), nblk_(num_blocks(H)), panels_(B <= kSmallBatch) {
+    const long rows = nblk_ * G_ * BS;
+    w_.resize(rows * H_);
+    if (b_hh) {
+      bias_.resize(rows);
+      bias_.zero(rows);
+    }
+    for (long k = 0; k < nblk_; ++k) {
+      for (int g = 0; g < G_; ++g) {
+        const long grp = k * G_ + g;
+        for (long l = 0; l < BS; ++l) {
+          const long u = k * BS + l;
+          const T* src = u < H_ ? w_hh + (g * H_ + u) * H_ : nullptr;
+          for (long c = 0; c < H_; ++c) {
+            const T v = src ? src[c] : T(0);
+            if (panels_) w_.get()[grp * H_ * BS + c * BS + l] = v;
+            else w_.get()[(grp * BS + l) * H_ + c] = v;
+          }
+          if (b_hh && u < H_ && bias_gate[g]) bias_.get()[grp * BS + l] = b_hh[g * H_ + u];
+        }
+      }
+    }
+  }
+
+  long blocks() const { return nblk_; }
+  long out_cols() const { return nblk_ * G_ * BS; }  // leading dimension of the step output
+
+  // out[b, (k·G + g)·BS + l] = (h[b] · W_hhᵀ)[g·H + k·BS + l] (+ bias) for blocks k0 ≤ k < k1.
+  // Called by each thread for its own blocks.
+  void step(const T* h, long B, long k0, long k1, T* out) const {
+    if (k1 <= k0) return;
+    const long ld = out_cols();
+    const long c0 = k0 * G_ * BS, ncols = (k1 - k0) * G_ * BS;
+    if (panels_) {
+      for (long b = 0; b < B; ++b) {
+        for (long grp = k0 * G_; grp < k1 * G_; grp += 2) {
+          const bool pair = grp + 1 < k1 * G_;
+          panel_gemv(h + b * H_, grp, pair, out + b * ld + grp * BS);
+        }
+      }
+      return;
+    }
+    T beta = T(0);
+    if (bias_.get()) {
+      for (long b = 0; b < B; ++b) std::copy(bias_.get() + c0, bias_.get() + c0 + ncols, out + b * ld + c0);
+      beta = T(1);
+    }
+    gemm(false, true, B, ncols, H_, T(1), h, H_, w_.get() + c0 * H_, H_, beta, out + c0, ld);
+  }
+
+ private:
+  // y[0:16] = P_grp · h (+ bias), and likewise for group grp+1 when `pair`.
+  void panel_gemv(const T* h, long grp, bool pair, T* y) const;
+
+  int G_;
+  long H_, nblk_;
+  bool panels_;
+  Buffer<T> w_, bias_;
+};
+
+template <class T>
+inline void RecurrentWeights<T>::panel_gemv(const T* h, long grp, bool pair, T* y) const {
+  for (long q = 0; q < (pair ? 2 : 1); ++q) {
+    const T* P = w_.get() + (grp + q) * H_ * BS;
+    T acc[BS];
+    for (long l = 0; l < BS; ++l) acc[l] = bias_.get() ? bias_.get()[(grp + q) * BS + l] : T(0);
+    for (long c = 0; c < H_; ++c) {
+      const T hc = h[c];
+#pragma omp simd
+      for (long l = 0; l < BS; ++l) acc[l] += P[c * BS + l] * hc;
+    }
+    std::copy(acc, acc + BS, y + q * BS);
+  }
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+// float: two panels at once, k unrolled by two: eight independent accumulators cover the
+// FMA latency. Named registers, not an array (GCC spills arrays of __m256).
+template <>
+inline void RecurrentWeights<float>::panel_gemv(const float* h, long grp, bool pair, float* y) const {
+  const float* P0 = w_.get() + grp * H_ * BS;
+  const float* P1 = pair ? P0 + H_ * BS : P0;
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;  // even c
+  __m256 e0 = a0, e1 = a0, e2 = a0, e3 = a0;                   // odd c
+  long c = 0;
+  for (; c + 1 < H_; c += 2) {
+    const __m256 h0 = _mm256_broadcast_ss(h + c), h1 = _mm256_broadcast_ss(h + c + 1);
+    const float* p0 = P0 + c * BS;
+    const float* p1 = P1 + c * BS;
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p0), h0, a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(p0 + 8), h0, a1);
+    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(p1), h0, a2);
+    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(p1 + 8), h0, a3);
+    e0 = _mm256_fmadd_ps(_mm256_loadu_ps(p0 + BS), h1, e0);
+    e1 = _mm256_fmadd_ps(_mm256_loadu_ps(p0 + BS + 8), h1, e1);
+    e2 = _mm256_fmadd_ps(_mm256_loadu_ps(p1 + BS), h1, e2);
+    e3 = _mm256_fmadd_ps(_mm256_loadu_ps(p1 + BS + 8), h1, e3);
+  }
+  if (c < H_) {
+    const __m256 h0 = _mm256_broadcast_ss(h + c);
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(P0 + c * BS), h0, a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(P0 + c * BS + 8), h0, a1);
+    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(P1 + c * BS), h0, a2);
+    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(P1 + c * BS + 8), h0, a3);
+  }
+  a0 = _mm256_add_ps(a0, e0);
+  a1 = _mm256_add_ps(a1, e1);
+  a2 = _mm256_add_ps(a2, e2);
+  a3 = _mm256_add_ps(a3, e3);
+  if (bias_.get()) {
+    const float* b0 = bias_.get() + grp * BS;
+    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(b0));
+    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(b0 + 8));
+    if (pair) {
+      a2 = _mm256_add_ps(a2, _mm256_loadu_ps(b0 + BS));
+      a3 = _mm256_add_ps(a3, _mm256_loadu_ps(b0 + BS + 8));
+    }
+  }
+  _mm256_storeu_ps(y, a0);
+  _mm256_storeu_ps(y + 8, a1);
+  if (pair) {
+    _mm256_storeu_ps(y + BS, a2);
+    _mm256_storeu_ps(y + BS + 8, a3);
+  }
+}
+#endif
+
+}  // namespace lstmx
