@@ -1,0 +1,126 @@
+"""Parameter and Module: the explicit forward/backward contract of every lstmx layer.
+
+A Module has ``forward(...)`` and ``backward(grad_out)``. ``backward`` returns the gradient
+with respect to the module's input and *accumulates* the gradients of its parameters into
+``param.grad``; ``zero_grad()`` clears them. There is no tape and no hidden graph: a model's
+backward is its forward read from bottom to top.
+
+Example::
+
+    >>> import numpy as np, lstmx
+    >>> lstm = lstmx.LSTM(4, 8, seed=0)
+    >>> [name for name, _ in lstm.named_parameters()]
+    ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0']
+"""
+
+from collections import OrderedDict
+
+import numpy as np
+
+
+class Parameter:
+    """A trainable array ``data`` with its accumulated gradient ``grad`` (same shape, dtype)."""
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data):
+        self.data = np.ascontiguousarray(data)
+        self.grad = np.zeros_like(self.data)
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def __repr__(self):
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class: registers Parameters and sub-Modules assigned as attributes."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        params = self.__dict__.get("_parameters")
+        if params is None:
+            raise AttributeError("call Module.__init__() before assigning attributes")
+        if isinstance(value, Parameter):
+            params[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def forward(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} does not define forward()")
+
+    def backward(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} does not define backward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def named_parameters(self, prefix=""):
+        """Yield ``(name, Parameter)`` pairs, sub-modules' names dotted (``encoder.weight``)."""
+        for name, p in self._parameters.items():
+            yield prefix + name, p
+        for mname, m in self._modules.items():
+            yield from m.named_parameters(prefix + mname + ".")
+
+    def parameters(self):
+        """List of this module's Parameters (and its sub-modules')."""
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self):
+        """Set every parameter's ``grad`` to zero."""
+        for p in self.parameters():
+            p.grad[...] = 0
+
+    def train(self, mode=True):
+        """Training mode: forwards keep what backward needs (and dropout is active)."""
+        object.__setattr__(self, "training", bool(mode))
+        for m in self._modules.values():
+            m.train(mode)
+        return self
+
+    def eval(self):
+        """Inference mode: forwards keep nothing for backward."""
+        return self.train(False)
+
+    def state_dict(self):
+        """``{name: array}`` copies of every parameter, in ``named_parameters`` order."""
+        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+
+    def load_state_dict(self, state, strict=True):
+        """Copy arrays from ``state`` into the parameters of the same names.
+
+        Shapes must match exactly; values are converted to each parameter's dtype (a
+        PyTorch ``state_dict`` turned into NumPy arrays loads as is). With ``strict``,
+        missing or unexpected keys raise KeyError. Nothing is written unless all checks pass.
+        """
+        own = dict(self.named_parameters())
+        if strict:
+            missing = [k for k in own if k not in state]
+            extra = [k for k in state if k not in own]
+            if missing or extra:
+                raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {extra}")
+        staged = []
+        for name, p in own.items():
+            if name not in state:
+                continue
+            value = np.asarray(state[name])
+            if value.shape != p.data.shape:
+                raise ValueError(
+                    f"load_state_dict: {name} must have shape {p.data.shape}, got {value.shape}")
+            staged.append((p, value))
+        for p, value in staged:
+            p.data[...] = value.astype(p.data.dtype, copy=False)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"

@@ -1,0 +1,29 @@
+"""Shared fixtures and comparison helpers for the lstmx tests."""
+
+import numpy as np
+import pytest
+
+# Relative-error bars of the kernel contract (ARCHITECTURE.md, "Checking").
+TOL = {np.float64: 1e-10, np.float32: 1e-4}
+
+
+def assert_close(name, got, want, tol):
+    """Fail with the tensor's name, the worst index, expected vs got, when
+    max|got - want| / max|want| exceeds ``tol``."""
+    got = np.asarray(got)
+    want = np.asarray(want)
+    assert got.shape == want.shape, f"{name}: shape {got.shape}, expected {want.shape}"
+    diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+    scale = max(float(np.max(np.abs(want))), 1e-30)
+    if diff.size and diff.max() / scale > tol:
+        idx = np.unravel_index(np.argmax(diff), diff.shape)
+        raise AssertionError(
+            f"{name}[{', '.join(map(str, idx))}]: expected {want[idx]!r}, got {got[idx]!r}; "
+            f"relative error {diff.max() / scale:.3e} > {tol:g}")
+
+
+@pytest.fixture
+def rng(request):
+    """A generator seeded by the test's name: reproducible, different per test."""
+    seed = abs(hash(request.node.nodeid)) % (2**32)
+    return np.random.default_rng(seed)
