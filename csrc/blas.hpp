@@ -35,8 +35,9 @@ inline void gemv(bool ta, long m, long n, double alpha, const double* a, long ld
 }
 
 // C (m, n) = alpha · op(A) · op(B) + beta · C, with this thread's share of the rows of C.
-// Call from inside a parallel region: each member computes its own rows, so the partition is
-// over outputs (never over k) and results do not depend on the thread count.
+// Call from inside a parallel region: each member computes its own rows. The partition is
+// over outputs, never over k, so no sum is split between threads (results agree across
+// thread counts to rounding: BLAS may treat a slice's edges with other kernels).
 template <class T>
 void gemm_rows_shared(bool ta, bool tb, long m, long n, long k, T alpha, const T* a, long lda,
                       const T* b, long ldb, T beta, T* c, long ldc) {

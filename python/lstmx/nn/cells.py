@@ -70,11 +70,12 @@ class _Cell(Module):
             self.bias_hh.grad += dgh.sum(axis=0)
         return dgx @ self.weight_ih.data, dgh @ self.weight_hh.data
 
-    def _pop(self):
+    def _last(self):
+        """The most recent step kept for backward (popped once backward's checks pass)."""
         if not self._stack:
             raise RuntimeError("backward() needs a forward() in training mode first "
                                "(one backward per forward step, most recent first)")
-        return self._stack.pop()
+        return self._stack[-1]
 
     def clear(self):
         """Forget the steps kept for backward."""
@@ -118,9 +119,10 @@ class LSTMCell(_Cell):
         return h_new, c_new
 
     def backward(self, dh_new=None, dc_new=None):
-        x, h, c, act, tanh_c = self._pop()
+        x, h, c, act, tanh_c = self._last()
         dh_new = self._check_state(dh_new, "dh_new", x.shape[0])
         dc_new = self._check_state(dc_new, "dc_new", x.shape[0])
+        self._stack.pop()
         dg, dc = _cells.lstm_step_backward(dh_new, dc_new, c, act, tanh_c, _core.get_num_threads())
         dx, dh = self._accumulate(x, h, dg, dg)
         return dx, (dh, dc)
@@ -150,8 +152,9 @@ class GRUCell(_Cell):
         return h_new
 
     def backward(self, dh_new=None):
-        x, h, act, ghn = self._pop()
+        x, h, act, ghn = self._last()
         dh_new = self._check_state(dh_new, "dh_new", x.shape[0])
+        self._stack.pop()
         dgx, dgh, dh_direct = _cells.gru_step_backward(dh_new, h, act, ghn, _core.get_num_threads())
         dx, dh = self._accumulate(x, h, dgx, dgh)
         return dx, dh + dh_direct
@@ -189,8 +192,9 @@ class RNNCell(_Cell):
         return h_new
 
     def backward(self, dh_new=None):
-        x, h, h_new = self._pop()
+        x, h, h_new = self._last()
         dh_new = self._check_state(dh_new, "dh_new", x.shape[0])
+        self._stack.pop()
         dg = _cells.rnn_step_backward(dh_new, h_new, self.nonlinearity == "relu",
                                       _core.get_num_threads())
         return self._accumulate(x, h, dg, dg)
