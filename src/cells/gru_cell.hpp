@@ -5,7 +5,7 @@
 // b_hn must be in gh, because the reset gate multiplies it).
 #pragma once
 
-#include "activations.hpp"
+#include "simd.hpp"
 
 namespace lstmx {
 
@@ -18,19 +18,20 @@ namespace lstmx {
 template <class T>
 inline void gru_cell_forward(int n, const T* gx, long sx, const T* gh, long sh,
                              const T* h_prev, T* h_next, T* act, long sa, T* ghn) {
-  for (int j = 0; j < n; ++j) {
-    const T r = sigmoid(gx[j] + gh[j]);
-    const T z = sigmoid(gx[sx + j] + gh[sh + j]);
-    const T hn = gh[2 * sh + j];
-    const T nn = tanh_(gx[2 * sx + j] + r * hn);
-    h_next[j] = (T(1) - z) * nn + z * h_prev[j];
+  for_lanes<T>(n, [&](int j, auto ld) {
+    const auto r = sigmoid(ld(gx + j) + ld(gh + j));
+    const auto z = sigmoid(ld(gx + sx + j) + ld(gh + sh + j));
+    const auto hn = ld(gh + 2 * sh + j);
+    const auto nn = tanh_(ld(gx + 2 * sx + j) + r * hn);
+    using V = std::decay_t<decltype(r)>;
+    store(h_next + j, (V(1) - z) * nn + z * ld(h_prev + j));
     if (act) {
-      act[j] = r;
-      act[sa + j] = z;
-      act[2 * sa + j] = nn;
-      ghn[j] = hn;
+      store(act + j, r);
+      store(act + sa + j, z);
+      store(act + 2 * sa + j, nn);
+      store(ghn + j, hn);
     }
-  }
+  });
 }
 
 // Backward of one step, given dh = ∂L/∂h'.
@@ -44,20 +45,21 @@ template <class T>
 inline void gru_cell_backward(int n, const T* dh, const T* h_prev, const T* act, long sa,
                               const T* ghn, T* dgx, long sdx, T* dgh, long sdh,
                               T* dh_direct) {
-  for (int j = 0; j < n; ++j) {
-    const T r = act[j], z = act[sa + j], nn = act[2 * sa + j];
-    const T d = dh[j];
-    const T dn = d * (T(1) - z) * dtanh_from_y(nn);
-    const T dz = d * (h_prev[j] - nn) * dsigmoid_from_y(z);
-    const T dr = dn * ghn[j] * dsigmoid_from_y(r);
-    dgx[j] = dr;
-    dgx[sdx + j] = dz;
-    dgx[2 * sdx + j] = dn;
-    dgh[j] = dr;
-    dgh[sdh + j] = dz;
-    dgh[2 * sdh + j] = dn * r;
-    dh_direct[j] = d * z;
-  }
+  for_lanes<T>(n, [&](int j, auto ld) {
+    const auto r = ld(act + j), z = ld(act + sa + j), nn = ld(act + 2 * sa + j);
+    const auto d = ld(dh + j);
+    using V = std::decay_t<decltype(r)>;
+    const auto dn = d * (V(1) - z) * dtanh_from_y(nn);
+    const auto dz = d * (ld(h_prev + j) - nn) * dsigmoid_from_y(z);
+    const auto dr = dn * ld(ghn + j) * dsigmoid_from_y(r);
+    store(dgx + j, dr);
+    store(dgx + sdx + j, dz);
+    store(dgx + 2 * sdx + j, dn);
+    store(dgh + j, dr);
+    store(dgh + sdh + j, dz);
+    store(dgh + 2 * sdh + j, dn * r);
+    store(dh_direct + j, d * z);
+  });
 }
 
 }  // namespace lstmx

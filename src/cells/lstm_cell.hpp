@@ -6,7 +6,7 @@
 // Gates are PyTorch's order i, f, g, o; gate k of a part starts at `ptr + k * stride`.
 #pragma once
 
-#include "activations.hpp"
+#include "simd.hpp"
 
 namespace lstmx {
 
@@ -21,23 +21,23 @@ template <class T>
 inline void lstm_cell_forward(int n, const T* gx, long sx, const T* gh, long sh,
                               const T* c_prev, T* c_next, T* h_next,
                               T* act, long sa, T* tanh_c) {
-  for (int j = 0; j < n; ++j) {
-    const T i = sigmoid(gx[j] + gh[j]);
-    const T f = sigmoid(gx[sx + j] + gh[sh + j]);
-    const T g = tanh_(gx[2 * sx + j] + gh[2 * sh + j]);
-    const T o = sigmoid(gx[3 * sx + j] + gh[3 * sh + j]);
-    const T c = f * c_prev[j] + i * g;
-    const T tc = tanh_(c);
-    c_next[j] = c;
-    h_next[j] = o * tc;
+  for_lanes<T>(n, [&](int j, auto ld) {
+    const auto i = sigmoid(ld(gx + j) + ld(gh + j));
+    const auto f = sigmoid(ld(gx + sx + j) + ld(gh + sh + j));
+    const auto g = tanh_(ld(gx + 2 * sx + j) + ld(gh + 2 * sh + j));
+    const auto o = sigmoid(ld(gx + 3 * sx + j) + ld(gh + 3 * sh + j));
+    const auto c = f * ld(c_prev + j) + i * g;
+    const auto tc = tanh_(c);
+    store(c_next + j, c);
+    store(h_next + j, o * tc);
     if (act) {
-      act[j] = i;
-      act[sa + j] = f;
-      act[2 * sa + j] = g;
-      act[3 * sa + j] = o;
+      store(act + j, i);
+      store(act + sa + j, f);
+      store(act + 2 * sa + j, g);
+      store(act + 3 * sa + j, o);
     }
-    if (tanh_c) tanh_c[j] = tc;
-  }
+    if (tanh_c) store(tanh_c + j, tc);
+  });
 }
 
 // Backward of one step, given dh = ∂L/∂h' and dc = ∂L/∂c' (the carried cell gradient).
@@ -53,17 +53,16 @@ template <class T>
 inline void lstm_cell_backward(int n, const T* dh, const T* dc, const T* c_prev,
                                const T* act, long sa, const T* tanh_c,
                                T* dgate, long sd, T* dc_prev) {
-  for (int j = 0; j < n; ++j) {
-    const T i = act[j], f = act[sa + j], g = act[2 * sa + j], o = act[3 * sa + j];
-    const T tc = tanh_c[j];
-    const T dct = dc[j] + dh[j] * o * dtanh_from_y(tc);
-    const T cp = c_prev[j];
-    dgate[j] = dct * g * dsigmoid_from_y(i);
-    dgate[sd + j] = dct * cp * dsigmoid_from_y(f);
-    dgate[2 * sd + j] = dct * i * dtanh_from_y(g);
-    dgate[3 * sd + j] = dh[j] * tc * dsigmoid_from_y(o);
-    dc_prev[j] = dct * f;
-  }
+  for_lanes<T>(n, [&](int j, auto ld) {
+    const auto i = ld(act + j), f = ld(act + sa + j), g = ld(act + 2 * sa + j), o = ld(act + 3 * sa + j);
+    const auto tc = ld(tanh_c + j), d = ld(dh + j);
+    const auto dct = ld(dc + j) + d * o * dtanh_from_y(tc);
+    store(dgate + j, dct * g * dsigmoid_from_y(i));
+    store(dgate + sd + j, dct * ld(c_prev + j) * dsigmoid_from_y(f));
+    store(dgate + 2 * sd + j, dct * i * dtanh_from_y(g));
+    store(dgate + 3 * sd + j, d * tc * dsigmoid_from_y(o));
+    store(dc_prev + j, dct * f);
+  });
 }
 
 }  // namespace lstmx

@@ -1,0 +1,79 @@
+// Lane types for the cell math: the gate formulas in lstm_cell.hpp & co. are written once,
+// over a lane type V, and run with V = float or double (one unit at a time) or, with AVX2,
+// V = F8 (eight float32 units at a time). float64 always takes the scalar path (std::exp,
+// std::tanh), so the float64 kernels agree with the NumPy reference to rounding.
+#pragma once
+
+#include <cmath>
+#include <type_traits>
+
+#include "activations.hpp"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define LSTMX_F8 1
+#endif
+
+namespace lstmx {
+
+template <class T> inline T load(const T* p) { return *p; }
+inline void store(float* p, float v) { *p = v; }
+inline void store(double* p, double v) { *p = v; }
+
+#ifdef LSTMX_F8
+struct F8 {
+  __m256 v;
+  F8(__m256 x) : v(x) {}
+  explicit F8(float x) : v(_mm256_set1_ps(x)) {}
+};
+inline F8 operator+(F8 a, F8 b) { return _mm256_add_ps(a.v, b.v); }
+inline F8 operator-(F8 a, F8 b) { return _mm256_sub_ps(a.v, b.v); }
+inline F8 operator*(F8 a, F8 b) { return _mm256_mul_ps(a.v, b.v); }
+inline F8 operator/(F8 a, F8 b) { return _mm256_div_ps(a.v, b.v); }
+inline F8 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline void store(float* p, F8 x) { _mm256_storeu_ps(p, x.v); }
+
+// e^x for float32 lanes: x = n·ln2 + r with |r| ≤ ln2/2, e^r by its Taylor polynomial to
+// degree 6 (relative error ≈ 1.2e-7), then 2^n assembled in the exponent bits.
+// The clamp keeps 2^n a normal float; NaN passes through (max/min return their second
+// operand when one is NaN).
+inline F8 exp(F8 x) {
+  __m256 v = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(_mm256_set1_ps(-87.3f), x.v));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  v = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), v);   // ln2 split in a high part
+  v = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), v); // and the rest
+  __m256 p = _mm256_set1_ps(1.0f / 720);
+  p = _mm256_fmadd_ps(p, v, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, v, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, v, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, v, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, v, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, v, _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+// σ(x) = 1 / (1 + e^−x)
+inline F8 sigmoid(F8 x) { return F8(1.0f) / (F8(1.0f) + exp(F8(0.0f) - x)); }
+// tanh(x) = 2σ(2x) − 1 (absolute error ≈ 1e-7)
+inline F8 tanh_(F8 x) { return F8(2.0f) * sigmoid(F8(2.0f) * x) - F8(1.0f); }
+// max(0, x) with NaN kept: _mm256_max_ps returns its second operand when one is NaN
+inline F8 relu(F8 x) { return _mm256_max_ps(_mm256_setzero_ps(), x.v); }
+inline F8 drelu_from_y(F8 y) {
+  return _mm256_and_ps(_mm256_cmp_ps(y.v, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(1.0f));
+}
+#endif
+
+// for_lanes(n, f): f.template operator()<V>(j) over j in [0, n), eight float32 units at a
+// time where AVX2 is on, one at a time otherwise and for the tail.
+template <class T, class F>
+inline void for_lanes(int n, F&& f) {
+  int j = 0;
+#ifdef LSTMX_F8
+  if constexpr (std::is_same_v<T, float>)
+    for (; j + 8 <= n; j += 8) f(j, [](const float* p) { return load8(p); });
+#endif
+  for (; j < n; ++j) f(j, [](const T* p) { return load(p); });
+}
+
+}  // namespace lstmx
