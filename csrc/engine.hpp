@@ -65,6 +65,7 @@ void forward_engine(const SeqForward<T>& a, Cell& cell) {
   {
     long k0, k1;
     split_range(rw.blocks(), team_size(), thread_index(), k0, k1);
+    rw.pack(k0, k1);  // only this thread reads blocks [k0, k1): no barrier needed
     for (long t = 0; t < a.T; ++t) {
       rw.step(cell.h_state(t), a.B, k0, k1, gh.get());
       for (long b = 0; b < a.B; ++b) {

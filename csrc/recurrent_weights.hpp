@@ -31,28 +31,32 @@ inline long num_blocks(long H) { return (H + BS - 1) / BS; }
 template <class T>
 class RecurrentWeights {
  public:
-  // w_hh: (G·H, H) in PyTorch's layout. step_bias: G·H values added to the recurrent part
-  // (only the gates for which `bias_gate[g]` is true; null for none).
+  // w_hh: (G·H, H) in PyTorch's layout. b_hh: G·H biases, of which the gates with
+  // `bias_gate[g]` are added inside the step (null for none). The arrays must outlive this
+  // object: packing happens later, in pack(), by the threads that will use each block.
   RecurrentWeights(int G, long H, long B, const T* w_hh, const T* b_hh, const bool* bias_gate)
-      : G_(G), H_(H), nblk_(num_blocks(H)), panels_(B <= kSmallBatch) {
+      : G_(G), H_(H), nblk_(num_blocks(H)), panels_(B <= kSmallBatch), w_hh_(w_hh), b_hh_(b_hh),
+        bias_gate_(bias_gate) {
     const long rows = nblk_ * G_ * BS;
     w_.resize(rows * H_);
-    if (b_hh) {
-      bias_.resize(rows);
-      bias_.zero(rows);
-    }
-    for (long k = 0; k < nblk_; ++k) {
+    if (b_hh) bias_.resize(rows);
+  }
+
+  // Packs blocks [k0, k1). Each thread packs the blocks it owns, so its slice of W_hh is
+  // written (and left in cache) by the core that streams it at every step.
+  void pack(long k0, long k1) {
+    for (long k = k0; k < k1; ++k) {
       for (int g = 0; g < G_; ++g) {
         const long grp = k * G_ + g;
         for (long l = 0; l < BS; ++l) {
           const long u = k * BS + l;
-          const T* src = u < H_ ? w_hh + (g * H_ + u) * H_ : nullptr;
+          const T* src = u < H_ ? w_hh_ + (g * H_ + u) * H_ : nullptr;
           for (long c = 0; c < H_; ++c) {
             const T v = src ? src[c] : T(0);
             if (panels_) w_.get()[grp * H_ * BS + c * BS + l] = v;
             else w_.get()[(grp * BS + l) * H_ + c] = v;
           }
-          if (b_hh && u < H_ && bias_gate[g]) bias_.get()[grp * BS + l] = b_hh[g * H_ + u];
+          if (b_hh_) bias_.get()[grp * BS + l] = (u < H_ && bias_gate_[g]) ? b_hh_[g * H_ + u] : T(0);
         }
       }
     }
@@ -91,6 +95,9 @@ class RecurrentWeights {
   int G_;
   long H_, nblk_;
   bool panels_;
+  const T* w_hh_;
+  const T* b_hh_;
+  const bool* bias_gate_;
   Buffer<T> w_, bias_;
 };
 
