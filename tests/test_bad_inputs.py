@@ -273,21 +273,27 @@ def test_eval_drops_the_kept_training_forward(kind):
 
 
 @pytest.mark.parametrize("kind", LAYERS)
-def test_num_layers_not_supported(kind):
-    with pytest.raises(ValueError, match="num_layers=2 is not supported yet"):
-        make_layer(kind, num_layers=2)
+@pytest.mark.parametrize("num_layers", [0, -1, 1.5])
+def test_num_layers_must_be_positive_int(kind, num_layers):
+    with pytest.raises(ValueError, match=re.escape(f"num_layers must be a positive integer, got {num_layers!r}")):
+        make_layer(kind, num_layers=num_layers)
 
 
 @pytest.mark.parametrize("kind", LAYERS)
-def test_bidirectional_not_supported(kind):
-    with pytest.raises(ValueError, match="bidirectional=True is not supported yet"):
-        make_layer(kind, bidirectional=True)
+@pytest.mark.parametrize("dropout", [-0.1, 1.0])
+def test_dropout_must_be_a_probability(kind, dropout):
+    with pytest.raises(ValueError, match=re.escape(f"dropout must lie in [0, 1), got {dropout!r}")):
+        make_layer(kind, dropout=dropout)
 
 
 @pytest.mark.parametrize("kind", LAYERS)
-def test_dropout_needs_stacked_layers(kind):
-    with pytest.raises(ValueError, match="dropout=0.5"):
-        make_layer(kind, dropout=0.5)
+def test_stacked_bidirectional_state_shape(kind):
+    layer = make_layer(kind, num_layers=2, bidirectional=True)
+    x = np.zeros((T, B, I), np.float32)
+    with pytest.raises(ValueError, match=re.escape(
+            f"h0 must have shape (num_layers * num_directions, B, H) = (4, {B}, {H}), got (1, {B}, {H})")):
+        h0 = np.zeros((1, B, H), np.float32)
+        layer(x, (h0, None)) if kind == "lstm" else layer(x, h0)
 
 
 @pytest.mark.parametrize("cls", [lstmx.RNN, lstmx.RNNCell])

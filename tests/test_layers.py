@@ -383,3 +383,60 @@ def test_layer_gradients_match_finite_differences(kind):
         picked = rng.choice(p.data.size, size=min(PARAM_ENTRIES, p.data.size), replace=False)
         assert_grad_close(f"{kind} {name}.grad (flat entries {picked.tolist()})",
                           analytic[name].reshape(-1)[picked], numeric(p.data, picked))
+
+
+# ---------------------------------------------------------------------------
+# Stacks, both directions, dropout between layers
+# ---------------------------------------------------------------------------
+
+
+def _stack(kind, dropout=0.0, seed=3):
+    cls = {"lstm": lstmx.LSTM, "gru": lstmx.GRU, "rnn": lstmx.RNN}[kind]
+    return cls(4, 5, num_layers=2, bidirectional=True, dropout=dropout, dtype=np.float64, seed=seed)
+
+
+def _stack_loss(layer, kind, x, wy, lengths, mask_seed):
+    layer._dropout_rng = np.random.default_rng(mask_seed)  # the same masks on every call
+    y, _ = layer(x, lengths=lengths)
+    return float(np.sum(y * wy))
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.4])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_stack_finite_differences(kind, dropout):
+    """2-layer bidirectional stack with mixed lengths (and dropout masks held fixed)."""
+    rng = np.random.default_rng(11)
+    T, B = 4, 3
+    layer = _stack(kind, dropout)
+    x = rng.standard_normal((T, B, 4))
+    wy = rng.standard_normal((T, B, 10))
+    lengths = np.array([4, 1, 2])
+    _stack_loss(layer, kind, x, wy, lengths, 5)
+    layer.zero_grad()
+    dx, _ = layer.backward(wy)
+    eps = 1e-6
+    checks = [("x", x, dx)] + [(n, p.data, p.grad) for n, p in layer.named_parameters()]
+    for name, arr, grad in checks:
+        for idx in [(0,) * arr.ndim, tuple(s - 1 for s in arr.shape)]:
+            old = arr[idx]
+            arr[idx] = old + eps
+            up = _stack_loss(layer, kind, x, wy, lengths, 5)
+            arr[idx] = old - eps
+            down = _stack_loss(layer, kind, x, wy, lengths, 5)
+            arr[idx] = old
+            numeric = (up - down) / (2 * eps)
+            assert abs(grad[idx] - numeric) <= 1e-6 * max(abs(numeric), 1e-2), (
+                f"{kind} dropout={dropout} d{name}{list(idx)}: analytic {grad[idx]!r}, numeric {numeric!r}")
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_dropout_masks_seeded_and_off_in_eval(kind):
+    x = np.random.default_rng(2).standard_normal((5, 3, 4))
+    a, b, plain = _stack(kind, 0.5, seed=9), _stack(kind, 0.5, seed=9), _stack(kind, 0.0, seed=9)
+    ya, yb = a(x)[0], b(x)[0]
+    np.testing.assert_array_equal(ya, yb, err_msg="same seed must draw the same dropout masks")
+    assert not np.allclose(ya, plain(x)[0]), "dropout=0.5 in training must change the output"
+    a.eval()
+    plain.eval()
+    np.testing.assert_array_equal(a(x)[0], plain(x)[0], err_msg="eval() must switch dropout off")
+    np.testing.assert_array_equal(a(x)[0], a(x)[0])

@@ -294,3 +294,37 @@ def test_state_dict_round_trip(kind, dtype):
     for name in got:
         np.testing.assert_array_equal(got_again[name], got[name],
                                       err_msg=f"{kind}: {name} after lstmx -> torch -> lstmx")
+
+
+# ---------------------------------------------------------------------------
+# Stacked and bidirectional layers
+# ---------------------------------------------------------------------------
+
+
+def make_stack_inputs(kind, T, B, I, H, L, D, dtype, seed):
+    rng = np.random.default_rng(seed)
+    n_states = 2 if kind == "lstm" else 1
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    states = [rng.uniform(-1, 1, (L * D, B, H)).astype(dtype) for _ in range(n_states)]
+    dy = rng.standard_normal((T, B, D * H)).astype(dtype)
+    dfinals = [rng.standard_normal((L * D, B, H)).astype(dtype) for _ in range(n_states)]
+    return x, states, dy, dfinals
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("with_lengths", [False, True], ids=["no_lengths", "lengths"])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh"])
+def test_stacked_bidirectional_matches_torch(kind, num_layers, bidirectional, with_lengths, dtype):
+    T, B, I, H = 5, 4, 6, 7
+    D = 2 if bidirectional else 1
+    lengths = np.array([5, 1, 3, 2]) if with_lengths else None
+    torch.manual_seed(SEEDS[kind] + num_layers)
+    module = torch_layer(kind, I, H, dtype, num_layers=num_layers, bidirectional=bidirectional)
+    layer = lstmx_layer(kind, I, H, dtype, num_layers=num_layers, bidirectional=bidirectional)
+    load_from_torch(layer, module)
+    x, states, dy, dfinals = make_stack_inputs(kind, T, B, I, H, num_layers, D, dtype, 7)
+    want = run_torch(module, kind, x, states, lengths, dy, dfinals, batch_first=False)
+    got = run_lstmx(layer, kind, x, states, lengths, dy, dfinals)
+    assert_same(f"{kind} L={num_layers} D={D} lengths={with_lengths}", got, want, dtype)

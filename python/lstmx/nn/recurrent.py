@@ -25,8 +25,29 @@ from ..checks import check_array, check_float_dtype, check_lengths
 from .module import Module, Parameter
 
 
+def reverse_index(T, B, lengths):
+    """(T, B) time indices that reverse each sequence within its length: t -> len_b - 1 - t
+    for t < len_b, padding steps stay put. The map is its own inverse."""
+    t = np.arange(T)[:, None]
+    if lengths is None:
+        return np.broadcast_to(T - 1 - t, (T, B))
+    return np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)
+
+
+def gather_time(a, index):
+    """a (T, B, F) with each column b read in the time order index[:, b]."""
+    return a[index, np.arange(a.shape[1])[None, :]]
+
+
 class _Recurrent(Module):
-    """Shared machinery; see LSTM, GRU and RNN for the public interfaces."""
+    """Shared machinery; see LSTM, GRU and RNN for the public interfaces.
+
+    A stack of ``num_layers`` layers, each with one or two directions, every direction one
+    call of the native sequence kernel. The reverse direction reads each sequence backwards
+    from its last valid step (``reverse_index``). Between layers, in training mode, dropout
+    with probability ``dropout`` (inverted: kept values scaled by 1/(1-p)), masks drawn from
+    the layer's seeded generator.
+    """
 
     _gates = 1
     _kind = "rnn"
@@ -34,120 +55,164 @@ class _Recurrent(Module):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, dtype=np.float32, seed=None):
         super().__init__()
-        for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
+        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
+                        ("num_layers", num_layers)):
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if num_layers != 1:
-            raise ValueError(f"num_layers={num_layers} is not supported yet: lstmx layers have one "
-                             f"layer for now (stack layers by hand)")
-        if bidirectional:
-            raise ValueError("bidirectional=True is not supported yet: lstmx layers run one "
-                             "direction for now")
-        if dropout != 0.0:
-            raise ValueError(f"dropout={dropout} applies between stacked layers; "
-                             f"with num_layers=1 it must be 0")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
-        self.num_layers = 1
-        self.bidirectional = False
+        self.num_layers = int(num_layers)
+        self.bidirectional = bool(bidirectional)
+        self.num_directions = 2 if self.bidirectional else 1
         self.batch_first = bool(batch_first)
         self.bias = bool(bias)
-        self.dropout = 0.0
+        self.dropout = float(dropout)
         self.dtype = check_float_dtype(dtype)
         self.seed = seed
         self._cache = None
+        self._dropout_rng = np.random.default_rng(None if seed is None else [seed, 1])
         self.reset_parameters(seed)
+
+    def _suffixes(self):
+        """(layer, direction, name suffix) in PyTorch's parameter order."""
+        return [(l, d, f"_l{l}" + ("_reverse" if d else ""))
+                for l in range(self.num_layers) for d in range(self.num_directions)]
 
     def reset_parameters(self, seed=None):
         """PyTorch's default: every weight and bias ~ U(-1/√H, 1/√H), from ``seed``."""
         rng = np.random.default_rng(seed)
-        G, H, I = self._gates, self.hidden_size, self.input_size
+        G, H = self._gates, self.hidden_size
         k = 1.0 / np.sqrt(H)
 
         def uniform(*shape):
-            return rng.uniform(-k, k, size=shape).astype(self.dtype)
+            return Parameter(rng.uniform(-k, k, size=shape).astype(self.dtype))
 
-        self.weight_ih_l0 = Parameter(uniform(G * H, I))
-        self.weight_hh_l0 = Parameter(uniform(G * H, H))
-        if self.bias:
-            self.bias_ih_l0 = Parameter(uniform(G * H))
-            self.bias_hh_l0 = Parameter(uniform(G * H))
-        else:
-            self._zero_bias = np.zeros(G * H, dtype=self.dtype)
+        for l, _, sfx in self._suffixes():
+            width = self.input_size if l == 0 else H * self.num_directions
+            setattr(self, "weight_ih" + sfx, uniform(G * H, width))
+            setattr(self, "weight_hh" + sfx, uniform(G * H, H))
+            if self.bias:
+                setattr(self, "bias_ih" + sfx, uniform(G * H))
+                setattr(self, "bias_hh" + sfx, uniform(G * H))
+        self._zero_bias = np.zeros(G * H, dtype=self.dtype)
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _biases(self):
+    def _weights(self, sfx):
+        """(w_ih, w_hh, b_ih, b_hh) arrays of one layer and direction."""
         if self.bias:
-            return self.bias_ih_l0.data, self.bias_hh_l0.data
-        return self._zero_bias, self._zero_bias
+            b_ih, b_hh = getattr(self, "bias_ih" + sfx).data, getattr(self, "bias_hh" + sfx).data
+        else:
+            b_ih = b_hh = self._zero_bias
+        return getattr(self, "weight_ih" + sfx).data, getattr(self, "weight_hh" + sfx).data, b_ih, b_hh
 
-    def _time_major(self, a, name, last):
+    def _time_major(self, a, name, last, what):
         """Check a sequence array and return it time-major and C-contiguous."""
         layout = "(B, T, {})" if self.batch_first else "(T, B, {})"
-        a = check_array(a, name, self.dtype, 3, (None, None, last), layout.format(
-            f"{'input_size' if name == 'x' else 'hidden_size'}={last}"))
+        a = check_array(a, name, self.dtype, 3, (None, None, last), layout.format(f"{what}={last}"))
         if self.batch_first:
             a = np.ascontiguousarray(a.transpose(1, 0, 2))
         return a
 
     def _state(self, s, name, batch):
+        """A (L*D, B, H) state as a list of L*D contiguous (B, H) arrays (None: all None)."""
+        n = self.num_layers * self.num_directions
         if s is None:
-            return None
-        s = check_array(s, name, self.dtype, 3, (1, batch, self.hidden_size),
-                        f"(num_layers * num_directions, B, H) = (1, {batch}, {self.hidden_size})")
-        return s[0]
+            return [None] * n
+        s = check_array(s, name, self.dtype, 3, (n, batch, self.hidden_size),
+                        f"(num_layers * num_directions, B, H) = ({n}, {batch}, {self.hidden_size})")
+        return [np.ascontiguousarray(s[i]) for i in range(n)]
 
     def _batch_out(self, y):
         return np.ascontiguousarray(y.transpose(1, 0, 2)) if self.batch_first else y
 
+    def _extra(self):
+        return {"nonlinearity": self.nonlinearity} if self._kind == "rnn" else {}
+
     def _run_forward(self, x, states, lengths):
-        """Validate, run the native forward; returns (y (T,B,H), finals list, lengths)."""
-        x = self._time_major(x, "x", self.input_size)
+        """Validate and run every layer and direction.
+
+        states: list of (name, (L*D, B, H) array or None). Returns y (T, B, D*H) and, per
+        state, the (L*D, B, H) final values.
+        """
+        x = self._time_major(x, "x", self.input_size, "input_size")
         T, B = x.shape[0], x.shape[1]
         if T < 1 or B < 1:
             raise ValueError(f"x must have at least one step and one sequence, got shape {x.shape}")
         lengths = check_lengths(lengths, B, T)
         init = [self._state(s, n, B) for n, s in states]
-        b_ih, b_hh = self._biases()
-        w_ih, w_hh = self.weight_ih_l0.data, self.weight_hh_l0.data
         kernel = getattr(_core, f"{self._kind}_forward")
-        extra = {"nonlinearity": self.nonlinearity} if self._kind == "rnn" else {}
-        out = kernel(x, *init, w_ih, w_hh, b_ih, b_hh, lengths=lengths,
-                     training=self.training, **extra)
-        *results, ws = out
-        self._cache = (x, lengths, ws) if self.training else None
-        return results[0], results[1:]
+        rev = reverse_index(T, B, lengths) if self.bidirectional else None
+        D = self.num_directions
+        finals = [[None] * (self.num_layers * D) for _ in states]
+        layers = []  # per layer: (dropout mask or None, [(input, workspace) per direction])
+        inp = x
+        for l in range(self.num_layers):
+            mask = None
+            if l > 0 and self.training and self.dropout > 0:
+                keep = self._dropout_rng.random(inp.shape) >= self.dropout
+                mask = (keep / (1.0 - self.dropout)).astype(self.dtype)
+                inp = inp * mask
+            outs, dirs = [], []
+            for d in range(D):
+                i = l * D + d
+                xd = inp if d == 0 else np.ascontiguousarray(gather_time(inp, rev))
+                *res, ws = kernel(xd, *[s[i] for s in init], *self._weights(self._suffixes()[i][2]),
+                                  lengths=lengths, training=self.training, **self._extra())
+                outs.append(res[0] if d == 0 else gather_time(res[0], rev))
+                for f, r in zip(finals, res[1:]):
+                    f[i] = r
+                dirs.append((xd, ws))
+            layers.append((mask, dirs))
+            inp = outs[0] if D == 1 else np.ascontiguousarray(np.concatenate(outs, axis=2))
+        self._cache = (lengths, rev, layers) if self.training else None
+        return inp, [np.stack(f) for f in finals]
 
     def _run_backward(self, dy, dstates):
         if self._cache is None:
             raise RuntimeError("backward() needs a forward() in training mode first "
                                "(eval() forwards keep nothing for backward)")
-        x, lengths, ws = self._cache
-        T, B = x.shape[0], x.shape[1]
+        lengths, rev, layers = self._cache
+        x0 = layers[0][1][0][0]
+        T, B = x0.shape[0], x0.shape[1]
+        D, H = self.num_directions, self.hidden_size
         if dy is not None:
-            dy = self._time_major(dy, "dy", self.hidden_size)
+            dy = self._time_major(dy, "dy", D * H, "hidden_size" if D == 1 else "2 * hidden_size")
             if dy.shape[:2] != (T, B):
                 raise ValueError(f"dy must match the forward output, (T, B) = {(T, B)}, "
                                  f"got {dy.shape[:2]} (time-major)")
         finals = [self._state(s, n, B) for n, s in dstates]
         kernel = getattr(_core, f"{self._kind}_backward")
-        extra = {"nonlinearity": self.nonlinearity} if self._kind == "rnn" else {}
-        if self._kind == "lstm":
-            dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh = kernel(
-                x, self.weight_ih_l0.data, self.weight_hh_l0.data, lengths, ws, dy, *finals)
-            dinit = (dh0[None], dc0[None])
-        else:
-            dx, dh0, dw_ih, dw_hh, db_ih, db_hh = kernel(
-                x, self.weight_ih_l0.data, self.weight_hh_l0.data, lengths, ws, dy, *finals,
-                **extra)
-            dinit = dh0[None]
-        self.weight_ih_l0.grad += dw_ih
-        self.weight_hh_l0.grad += dw_hh
-        if self.bias:
-            self.bias_ih_l0.grad += db_ih
-            self.bias_hh_l0.grad += db_hh
-        return self._batch_out(dx), dinit
+        dinit = [[None] * (self.num_layers * D) for _ in dstates]
+        for l in reversed(range(self.num_layers)):
+            mask, dirs = layers[l]
+            dinp = None
+            for d in range(D):
+                i = l * D + d
+                sfx = self._suffixes()[i][2]
+                xd, ws = dirs[d]
+                dyd = None
+                if dy is not None:
+                    dyd = dy[:, :, d * H:(d + 1) * H]
+                    dyd = np.ascontiguousarray(dyd if d == 0 else gather_time(dyd, rev))
+                w_ih, w_hh, _, _ = self._weights(sfx)
+                dx, *dst, dw_ih, dw_hh, db_ih, db_hh = kernel(
+                    xd, w_ih, w_hh, lengths, ws, dyd, *[f[i] for f in finals], **self._extra())
+                for di, g in zip(dinit, dst):
+                    di[i] = g
+                getattr(self, "weight_ih" + sfx).grad += dw_ih
+                getattr(self, "weight_hh" + sfx).grad += dw_hh
+                if self.bias:
+                    getattr(self, "bias_ih" + sfx).grad += db_ih
+                    getattr(self, "bias_hh" + sfx).grad += db_hh
+                dx = dx if d == 0 else gather_time(dx, rev)
+                dinp = dx if dinp is None else dinp + dx
+            if mask is not None:
+                dinp = dinp * mask
+            dy = np.ascontiguousarray(dinp)
+        return self._batch_out(dy), [np.stack(di) for di in dinit]
 
     def train(self, mode=True):
         if not mode:
@@ -156,6 +221,7 @@ class _Recurrent(Module):
 
     def __repr__(self):
         return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
+                f"num_layers={self.num_layers}, bidirectional={self.bidirectional}, "
                 f"batch_first={self.batch_first}, bias={self.bias}, dtype={self.dtype.name})")
 
 
@@ -170,16 +236,19 @@ class LSTM(_Recurrent):
 
     Args:
         input_size (I), hidden_size (H): feature sizes.
-        num_layers, bidirectional, dropout: accepted for PyTorch compatibility; this
-            release supports 1, False and 0.
-        bias: learn ``bias_ih_l0``/``bias_hh_l0`` (else zero).
+        num_layers (L): stacked layers; layer k > 0 reads layer k-1's output.
+        bidirectional: a second direction per layer reads each sequence backwards from its
+            last valid step (parameters ``..._l{k}_reverse``); outputs are concatenated.
+        dropout: probability of dropping layer outputs between layers (training only).
+        bias: learn ``bias_ih_l{k}``/``bias_hh_l{k}`` (else zero).
         batch_first: x and y are ``(B, T, F)`` instead of ``(T, B, F)``.
         dtype: float32 (default) or float64; inputs must have this dtype.
         seed: seed of the initialisation (U(-1/√H, 1/√H), as PyTorch).
 
     Call: ``y, (h_n, c_n) = lstm(x, (h0, c0)=None, lengths=None)`` with x ``(T, B, I)``,
-    h0/c0 ``(1, B, H)`` (either may be None: zeros), lengths ``(B,)`` ints in [1, T];
-    y ``(T, B, H)``, h_n/c_n ``(1, B, H)``.
+    h0/c0 ``(L*D, B, H)`` (D = 2 if bidirectional else 1; either may be None: zeros),
+    lengths ``(B,)`` ints in [1, T]; y ``(T, B, D*H)``, h_n/c_n ``(L*D, B, H)`` in PyTorch's
+    order (layer 0 forward, layer 0 reverse, layer 1 forward, ...).
 
     Backward: ``dx, (dh0, dc0) = lstm.backward(dy, (dh_n, dc_n))``; any of the gradients
     may be None (zeros). Parameter gradients accumulate in ``p.grad``.
@@ -198,11 +267,12 @@ class LSTM(_Recurrent):
     def forward(self, x, state=None, lengths=None):
         h0, c0 = state if state is not None else (None, None)
         y, (h_n, c_n) = self._run_forward(x, [("h0", h0), ("c0", c0)], lengths)
-        return self._batch_out(y), (h_n[None], c_n[None])
+        return self._batch_out(y), (h_n, c_n)
 
     def backward(self, dy=None, dstate=None):
         dh_n, dc_n = dstate if dstate is not None else (None, None)
-        return self._run_backward(dy, [("dh_n", dh_n), ("dc_n", dc_n)])
+        dx, (dh0, dc0) = self._run_backward(dy, [("dh_n", dh_n), ("dc_n", dc_n)])
+        return dx, (dh0, dc0)
 
 
 class GRU(_Recurrent):
@@ -228,10 +298,11 @@ class GRU(_Recurrent):
 
     def forward(self, x, h0=None, lengths=None):
         y, (h_n,) = self._run_forward(x, [("h0", h0)], lengths)
-        return self._batch_out(y), h_n[None]
+        return self._batch_out(y), h_n
 
     def backward(self, dy=None, dh_n=None):
-        return self._run_backward(dy, [("dh_n", dh_n)])
+        dx, (dh0,) = self._run_backward(dy, [("dh_n", dh_n)])
+        return dx, dh0
 
 
 class RNN(_Recurrent):
