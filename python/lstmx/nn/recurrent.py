@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import _core
 from ..checks import check_array, check_float_dtype, check_lengths
+from .init import check_scheme, init_array
 from .module import Module, Parameter
 
 
@@ -53,8 +54,15 @@ class _Recurrent(Module):
     _kind = "rnn"
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None):
+                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None, init="pytorch",
+                 forget_bias=0.0):
         super().__init__()
+        self.init = check_scheme(init)
+        if forget_bias and self._kind != "lstm":
+            raise ValueError("forget_bias applies to LSTM only")
+        if forget_bias and not bias:
+            raise ValueError("forget_bias needs bias=True")
+        self.forget_bias = float(forget_bias)
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("num_layers", num_layers)):
             if not isinstance(v, (int, np.integer)) or v < 1:
@@ -81,21 +89,24 @@ class _Recurrent(Module):
                 for l in range(self.num_layers) for d in range(self.num_directions)]
 
     def reset_parameters(self, seed=None):
-        """PyTorch's default: every weight and bias ~ U(-1/√H, 1/√H), from ``seed``."""
+        """Initialise every parameter with ``self.init`` (see ``lstmx.nn.init``) from ``seed``,
+        then add ``forget_bias`` to the forget-gate block of each LSTM ``bias_ih``."""
         rng = np.random.default_rng(seed)
         G, H = self._gates, self.hidden_size
-        k = 1.0 / np.sqrt(H)
 
-        def uniform(*shape):
-            return Parameter(rng.uniform(-k, k, size=shape).astype(self.dtype))
+        def make(name, *shape):
+            value = init_array(self.init, name, shape, H, G, rng).astype(self.dtype)
+            setattr(self, name, Parameter(value))
 
         for l, _, sfx in self._suffixes():
             width = self.input_size if l == 0 else H * self.num_directions
-            setattr(self, "weight_ih" + sfx, uniform(G * H, width))
-            setattr(self, "weight_hh" + sfx, uniform(G * H, H))
+            make("weight_ih" + sfx, G * H, width)
+            make("weight_hh" + sfx, G * H, H)
             if self.bias:
-                setattr(self, "bias_ih" + sfx, uniform(G * H))
-                setattr(self, "bias_hh" + sfx, uniform(G * H))
+                make("bias_ih" + sfx, G * H)
+                make("bias_hh" + sfx, G * H)
+                if self.forget_bias:
+                    getattr(self, "bias_ih" + sfx).data[H:2 * H] += self.forget_bias
         self._zero_bias = np.zeros(G * H, dtype=self.dtype)
 
     # -- helpers -------------------------------------------------------------------------
@@ -243,7 +254,11 @@ class LSTM(_Recurrent):
         bias: learn ``bias_ih_l{k}``/``bias_hh_l{k}`` (else zero).
         batch_first: x and y are ``(B, T, F)`` instead of ``(T, B, F)``.
         dtype: float32 (default) or float64; inputs must have this dtype.
-        seed: seed of the initialisation (U(-1/√H, 1/√H), as PyTorch).
+        seed: seed of the initialisation and of the dropout masks.
+        init: "pytorch" (U(-1/√H, 1/√H), the default), "orthogonal" (Glorot input weights,
+            orthogonal recurrent gate blocks, zero biases) or ``f(name, shape, rng)``.
+        forget_bias: added to the forget-gate block of ``bias_ih`` (0 keeps PyTorch parity;
+            1.0 is recommended when training from scratch).
 
     Call: ``y, (h_n, c_n) = lstm(x, (h0, c0)=None, lengths=None)`` with x ``(T, B, I)``,
     h0/c0 ``(L*D, B, H)`` (D = 2 if bidirectional else 1; either may be None: zeros),
@@ -323,11 +338,11 @@ class RNN(_Recurrent):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32,
-                 seed=None):
+                 seed=None, init="pytorch"):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, seed)
+                         bidirectional, dtype, seed, init)
         self.nonlinearity = nonlinearity
 
     forward = GRU.forward
