@@ -9,8 +9,8 @@ layer is a TypeError that says so.
 import numpy as np
 
 
-def check_array(value, name, dtype, ndim, shape=None, describe=None):
-    """Return ``value`` as a C-contiguous array of ``dtype`` with ``ndim`` axes.
+def check_array(value, name, dtype, shape, describe):
+    """Return ``value`` as a C-contiguous array of ``dtype`` and ``shape``.
 
     ``shape`` is a tuple whose entries are ints or None (any size); ``describe`` is the
     shape as the user should read it, e.g. ``"(B, H)"``. A non-contiguous array is
@@ -22,13 +22,10 @@ def check_array(value, name, dtype, ndim, shape=None, describe=None):
         raise TypeError(
             f"{name} has dtype {value.dtype}, expected {np.dtype(dtype)} (the layer's dtype); "
             f"lstmx does not cast silently: convert with {name}.astype(np.{np.dtype(dtype)})")
-    if shape is not None:
-        ok = value.ndim == len(shape) and all(
-            want is None or got == want for got, want in zip(value.shape, shape))
-        if not ok:
-            raise ValueError(f"{name} must have shape {describe}, got {value.shape}")
-    elif value.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions {describe or ''}, got shape {value.shape}")
+    ok = value.ndim == len(shape) and all(
+        want is None or got == want for got, want in zip(value.shape, shape))
+    if not ok:
+        raise ValueError(f"{name} must have shape {describe}, got {value.shape}")
     return np.ascontiguousarray(value)
 
 

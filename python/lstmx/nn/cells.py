@@ -41,7 +41,7 @@ class _Cell(Module):
             self.bias_hh = Parameter(rng.uniform(-k, k, G * H).astype(self.dtype))
 
     def _check_x(self, x):
-        x = check_array(x, "x", self.dtype, 2, (None, self.input_size),
+        x = check_array(x, "x", self.dtype, (None, self.input_size),
                         f"(B, input_size={self.input_size})")
         if x.shape[0] < 1:
             raise ValueError("x must hold at least one row")
@@ -50,7 +50,7 @@ class _Cell(Module):
     def _check_state(self, s, name, batch):
         if s is None:
             return np.zeros((batch, self.hidden_size), self.dtype)
-        return check_array(s, name, self.dtype, 2, (batch, self.hidden_size),
+        return check_array(s, name, self.dtype, (batch, self.hidden_size),
                            f"(B, H) = ({batch}, {self.hidden_size})")
 
     def _projections(self, x, h):

@@ -83,9 +83,14 @@ class _Recurrent(Module):
         self._dropout_rng = np.random.default_rng(None if seed is None else [seed, 1])
         self.reset_parameters(seed)
 
+    @staticmethod
+    def _suffix(layer, direction):
+        """Parameter-name suffix of one layer and direction: ``_l1``, ``_l1_reverse``."""
+        return f"_l{layer}" + ("_reverse" if direction else "")
+
     def _suffixes(self):
         """(layer, direction, name suffix) in PyTorch's parameter order."""
-        return [(l, d, f"_l{l}" + ("_reverse" if d else ""))
+        return [(l, d, self._suffix(l, d))
                 for l in range(self.num_layers) for d in range(self.num_directions)]
 
     def reset_parameters(self, seed=None):
@@ -122,7 +127,7 @@ class _Recurrent(Module):
     def _time_major(self, a, name, last, what):
         """Check a sequence array and return it time-major and C-contiguous."""
         layout = "(B, T, {})" if self.batch_first else "(T, B, {})"
-        a = check_array(a, name, self.dtype, 3, (None, None, last), layout.format(f"{what}={last}"))
+        a = check_array(a, name, self.dtype, (None, None, last), layout.format(f"{what}={last}"))
         if self.batch_first:
             a = np.ascontiguousarray(a.transpose(1, 0, 2))
         return a
@@ -132,7 +137,7 @@ class _Recurrent(Module):
         n = self.num_layers * self.num_directions
         if s is None:
             return [None] * n
-        s = check_array(s, name, self.dtype, 3, (n, batch, self.hidden_size),
+        s = check_array(s, name, self.dtype, (n, batch, self.hidden_size),
                         f"(num_layers * num_directions, B, H) = ({n}, {batch}, {self.hidden_size})")
         return [np.ascontiguousarray(s[i]) for i in range(n)]
 
@@ -169,8 +174,8 @@ class _Recurrent(Module):
             outs, dirs = [], []
             for d in range(D):
                 i = l * D + d
-                xd = inp if d == 0 else np.ascontiguousarray(gather_time(inp, rev))
-                *res, ws = kernel(xd, *[s[i] for s in init], *self._weights(self._suffixes()[i][2]),
+                xd = inp if d == 0 else gather_time(inp, rev)  # a fresh C-contiguous copy
+                *res, ws = kernel(xd, *[s[i] for s in init], *self._weights(self._suffix(l, d)),
                                   lengths=lengths, training=self.training, **self._extra())
                 outs.append(res[0] if d == 0 else gather_time(res[0], rev))
                 for f, r in zip(finals, res[1:]):
@@ -202,7 +207,7 @@ class _Recurrent(Module):
             dinp = None
             for d in range(D):
                 i = l * D + d
-                sfx = self._suffixes()[i][2]
+                sfx = self._suffix(l, d)
                 xd, ws = dirs[d]
                 dyd = None
                 if dy is not None:
