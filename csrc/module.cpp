@@ -14,6 +14,10 @@
 namespace py = pybind11;
 using namespace lstmx;
 
+namespace lstmx {
+void bind_extended(py::module_& m);  // extended_binding.cpp
+}
+
 namespace {
 
 enum class Kind { lstm, gru, rnn };
@@ -296,4 +300,5 @@ PYBIND11_MODULE(_core, m) {
   }, py::arg("n"));
   m.def("get_num_threads", &num_threads);
   m.def("build_info", &build_info);
+  bind_extended(m);
 }

@@ -328,3 +328,28 @@ def test_stacked_bidirectional_matches_torch(kind, num_layers, bidirectional, wi
     want = run_torch(module, kind, x, states, lengths, dy, dfinals, batch_first=False)
     got = run_lstmx(layer, kind, x, states, lengths, dy, dfinals)
     assert_same(f"{kind} L={num_layers} D={D} lengths={with_lengths}", got, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("with_lengths", [False, True], ids=["no_lengths", "lengths"])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+def test_lstm_projection_matches_torch(num_layers, bidirectional, with_lengths, dtype):
+    """proj_size: weight_hr_l{k} (P, H), h and y of width P, c of width H."""
+    T, B, I, H, P = 5, 4, 6, 7, 3
+    D = 2 if bidirectional else 1
+    lengths = np.array([5, 1, 3, 2]) if with_lengths else None
+    torch.manual_seed(505 + num_layers)
+    module = torch.nn.LSTM(I, H, num_layers=num_layers, bidirectional=bidirectional,
+                           proj_size=P).to(TORCH_DTYPE[dtype])
+    layer = lstmx.LSTM(I, H, num_layers=num_layers, bidirectional=bidirectional, proj_size=P,
+                       dtype=dtype, seed=0)
+    load_from_torch(layer, module)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    states = [rng.uniform(-1, 1, (num_layers * D, B, w)).astype(dtype) for w in (P, H)]
+    dy = rng.standard_normal((T, B, D * P)).astype(dtype)
+    dfinals = [rng.standard_normal((num_layers * D, B, w)).astype(dtype) for w in (P, H)]
+    want = run_torch(module, "lstm", x, states, lengths, dy, dfinals, batch_first=False)
+    got = run_lstmx(layer, "lstm", x, states, lengths, dy, dfinals)
+    assert_same(f"lstm proj L={num_layers} D={D} lengths={with_lengths}", got, want, dtype)

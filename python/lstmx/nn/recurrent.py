@@ -40,14 +40,35 @@ def gather_time(a, index):
     return a[index, np.arange(a.shape[1])[None, :]]
 
 
+ACTIVATIONS = ("tanh", "relu", "leaky_relu", "elu", "sigmoid")
+RECURRENT_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
+_DEFAULT_ACTIVATION_PARAM = {"leaky_relu": 0.01, "elu": 1.0}
+
+# parameter-dict keys of the extended kernels (and the reference) -> parameter-name stems
+_EXT_KEYS = {"w_ih": "weight_ih", "w_hh": "weight_hh", "w_hr": "weight_hr",
+             "b_ih": "bias_ih", "b_hh": "bias_hh",
+             "ln_ih_w": "ln_ih_weight", "ln_ih_b": "ln_ih_bias",
+             "ln_hh_w": "ln_hh_weight", "ln_hh_b": "ln_hh_bias",
+             "ln_c_w": "ln_cell_weight", "ln_c_b": "ln_cell_bias"}
+
+
+def _rate(value, name):
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+    return float(value)
+
+
 class _Recurrent(Module):
     """Shared machinery; see LSTM, GRU and RNN for the public interfaces.
 
     A stack of ``num_layers`` layers, each with one or two directions, every direction one
-    call of the native sequence kernel. The reverse direction reads each sequence backwards
-    from its last valid step (``reverse_index``). Between layers, in training mode, dropout
-    with probability ``dropout`` (inverted: kept values scaled by 1/(1-p)), masks drawn from
-    the layer's seeded generator.
+    call of a native sequence kernel: the plain PyTorch-cell kernels, or the extended ones
+    (layer norm, recurrent dropout, other activations, projections). The reverse direction
+    reads each sequence backwards from its last valid step (``reverse_index``). In training
+    mode, masks (inverted: kept values scaled by 1/(1-p)) come from the layer's seeded
+    generator: ``dropout`` on the outputs between layers, ``input_dropout`` on each layer's
+    input and ``recurrent_dropout`` on its recurrent state (one mask per sequence, the same
+    at every step: Gal and Ghahramani, 2016).
     """
 
     _gates = 1
@@ -55,7 +76,9 @@ class _Recurrent(Module):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, dtype=np.float32, seed=None, init="pytorch",
-                 forget_bias=0.0):
+                 forget_bias=0.0, proj_size=0, layer_norm=False, recurrent_dropout=0.0,
+                 input_dropout=0.0, activation="tanh", recurrent_activation="sigmoid",
+                 activation_param=None):
         super().__init__()
         self.init = check_scheme(init)
         if forget_bias and self._kind != "lstm":
@@ -67,8 +90,28 @@ class _Recurrent(Module):
                         ("num_layers", num_layers)):
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
+        if not isinstance(proj_size, (int, np.integer)) or proj_size < 0:
+            raise ValueError(f"proj_size must be a non-negative integer, got {proj_size!r}")
+        if proj_size and self._kind != "lstm":
+            raise ValueError(f"proj_size applies to LSTM only, not {type(self).__name__}")
+        if proj_size >= hidden_size:
+            raise ValueError(f"proj_size must be smaller than hidden_size={hidden_size}, "
+                             f"got {proj_size}")
+        if layer_norm and self._kind == "rnn":
+            raise ValueError("layer_norm applies to LSTM and GRU, not RNN")
+        if layer_norm and not bias:
+            raise ValueError("layer_norm carries its own biases (ln_*_bias); bias=False "
+                             "cannot be combined with it")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if recurrent_activation not in RECURRENT_ACTIVATIONS:
+            raise ValueError(f"recurrent_activation must be one of {RECURRENT_ACTIVATIONS}, "
+                             f"got {recurrent_activation!r}")
+        if self._kind == "rnn" and recurrent_activation != "sigmoid":
+            raise ValueError("recurrent_activation applies to LSTM and GRU gates; RNN has none")
+        if activation_param is not None and activation not in _DEFAULT_ACTIVATION_PARAM:
+            raise ValueError("activation_param is the slope of leaky_relu or the alpha of elu; "
+                             f"activation={activation!r} takes none")
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
         self.num_layers = int(num_layers)
@@ -76,12 +119,25 @@ class _Recurrent(Module):
         self.num_directions = 2 if self.bidirectional else 1
         self.batch_first = bool(batch_first)
         self.bias = bool(bias)
-        self.dropout = float(dropout)
+        self.dropout = _rate(dropout, "dropout")
+        self.recurrent_dropout = _rate(recurrent_dropout, "recurrent_dropout")
+        self.input_dropout = _rate(input_dropout, "input_dropout")
+        self.proj_size = int(proj_size)
+        self.layer_norm = bool(layer_norm)
+        self.activation = activation
+        self.recurrent_activation = recurrent_activation
+        self.activation_param = float(activation_param if activation_param is not None
+                                      else _DEFAULT_ACTIVATION_PARAM.get(activation, 0.0))
         self.dtype = check_float_dtype(dtype)
         self.seed = seed
         self._cache = None
         self._dropout_rng = np.random.default_rng(None if seed is None else [seed, 1])
         self.reset_parameters(seed)
+
+    @property
+    def output_size(self):
+        """Size of h per direction: proj_size when projecting, else hidden_size."""
+        return self.proj_size or self.hidden_size
 
     @staticmethod
     def _suffix(layer, direction):
@@ -95,34 +151,61 @@ class _Recurrent(Module):
 
     def reset_parameters(self, seed=None):
         """Initialise every parameter with ``self.init`` (see ``lstmx.nn.init``) from ``seed``,
-        then add ``forget_bias`` to the forget-gate block of each LSTM ``bias_ih``."""
+        then add ``forget_bias`` to the forget-gate block of each LSTM input bias."""
         rng = np.random.default_rng(seed)
-        G, H = self._gates, self.hidden_size
+        G, H, R = self._gates, self.hidden_size, self.output_size
 
         def make(name, *shape):
             value = init_array(self.init, name, shape, H, G, rng).astype(self.dtype)
             setattr(self, name, Parameter(value))
 
         for l, _, sfx in self._suffixes():
-            width = self.input_size if l == 0 else H * self.num_directions
+            width = self.input_size if l == 0 else R * self.num_directions
             make("weight_ih" + sfx, G * H, width)
-            make("weight_hh" + sfx, G * H, H)
-            if self.bias:
+            make("weight_hh" + sfx, G * H, R)
+            if self.layer_norm:
+                for part in ("ih", "hh"):
+                    make(f"ln_{part}_weight" + sfx, G * H)
+                    make(f"ln_{part}_bias" + sfx, G * H)
+                if self._kind == "lstm":
+                    make("ln_cell_weight" + sfx, H)
+                    make("ln_cell_bias" + sfx, H)
+            elif self.bias:
                 make("bias_ih" + sfx, G * H)
                 make("bias_hh" + sfx, G * H)
-                if self.forget_bias:
-                    getattr(self, "bias_ih" + sfx).data[H:2 * H] += self.forget_bias
+            if self.proj_size:
+                make("weight_hr" + sfx, self.proj_size, H)
+            if self.forget_bias:
+                first = "ln_ih_bias" if self.layer_norm else "bias_ih"
+                getattr(self, first + sfx).data[H:2 * H] += self.forget_bias
         self._zero_bias = np.zeros(G * H, dtype=self.dtype)
 
     # -- helpers -------------------------------------------------------------------------
 
+    def _extended(self):
+        """Whether this forward needs the extended kernels (anything but PyTorch's cell;
+        recurrent dropout only counts in training)."""
+        return (self.layer_norm or self.proj_size > 0 or self.activation != "tanh"
+                or self.recurrent_activation != "sigmoid"
+                or (self.training and self.recurrent_dropout > 0))
+
     def _weights(self, sfx):
-        """(w_ih, w_hh, b_ih, b_hh) arrays of one layer and direction."""
+        """(w_ih, w_hh, b_ih, b_hh) arrays of one layer and direction (plain kernels)."""
         if self.bias:
             b_ih, b_hh = getattr(self, "bias_ih" + sfx).data, getattr(self, "bias_hh" + sfx).data
         else:
             b_ih = b_hh = self._zero_bias
         return getattr(self, "weight_ih" + sfx).data, getattr(self, "weight_hh" + sfx).data, b_ih, b_hh
+
+    def _ext_params(self, sfx):
+        """{kernel key: Parameter} of one layer and direction (extended kernels)."""
+        return {k: self._parameters[stem + sfx] for k, stem in _EXT_KEYS.items()
+                if stem + sfx in self._parameters}
+
+    def _ext_options(self):
+        return dict(activation=self.activation, activation_param=self.activation_param,
+                    recurrent_activation=self.recurrent_activation, layer_norm=self.layer_norm,
+                    eps=1e-5)
 
     def _time_major(self, a, name, last, what):
         """Check a sequence array and return it time-major and C-contiguous."""
@@ -132,97 +215,143 @@ class _Recurrent(Module):
             a = np.ascontiguousarray(a.transpose(1, 0, 2))
         return a
 
-    def _state(self, s, name, batch):
-        """A (L*D, B, H) state as a list of L*D contiguous (B, H) arrays (None: all None)."""
+    def _state(self, s, name, batch, width):
+        """A (L*D, B, width) state as a list of L*D contiguous (B, width) arrays."""
         n = self.num_layers * self.num_directions
         if s is None:
             return [None] * n
-        s = check_array(s, name, self.dtype, (n, batch, self.hidden_size),
-                        f"(num_layers * num_directions, B, H) = ({n}, {batch}, {self.hidden_size})")
+        what = "H" if width == self.hidden_size else "proj_size"
+        s = check_array(s, name, self.dtype, (n, batch, width),
+                        f"(num_layers * num_directions, B, {what}) = ({n}, {batch}, {width})")
         return [np.ascontiguousarray(s[i]) for i in range(n)]
+
+    def _state_widths(self):
+        """Width of each state: h (proj_size or H) and, for LSTM, c (H)."""
+        return [self.output_size, self.hidden_size] if self._kind == "lstm" else [self.output_size]
 
     def _batch_out(self, y):
         return np.ascontiguousarray(y.transpose(1, 0, 2)) if self.batch_first else y
 
     def _extra(self):
-        return {"nonlinearity": self.nonlinearity} if self._kind == "rnn" else {}
+        return {}
+
+    def _mask(self, shape, p):
+        """An inverted-dropout mask of ``shape`` (values 0 or 1/(1-p)), or None."""
+        if not (self.training and p > 0):
+            return None
+        keep = self._dropout_rng.random(shape) >= p
+        return (keep / (1.0 - p)).astype(self.dtype)
+
+    def _call_forward(self, l, d, xd, init, lengths, rec_mask, ext):
+        """One layer and direction forward: (y, [final states], workspace)."""
+        sfx = self._suffix(l, d)
+        if not ext:
+            *res, ws = getattr(_core, f"{self._kind}_forward")(
+                xd, *init, *self._weights(sfx), lengths=lengths, training=self.training,
+                **self._extra())
+            return res[0], res[1:], ws
+        params = {k: p.data for k, p in self._ext_params(sfx).items()}
+        h0 = init[0]
+        c0 = init[1] if self._kind == "lstm" else None
+        y, h_n, c_n, ws = _core.ext_forward(self._kind, xd, h0, c0, params, lengths, rec_mask,
+                                            training=self.training, **self._ext_options())
+        return y, ([h_n, c_n] if self._kind == "lstm" else [h_n]), ws
+
+    def _call_backward(self, l, d, xd, ws, dyd, dfinal, lengths, rec_mask, ext):
+        """One layer and direction backward: (dx, [initial-state gradients]); parameter
+        gradients accumulate."""
+        sfx = self._suffix(l, d)
+        if not ext:
+            w_ih, w_hh, _, _ = self._weights(sfx)
+            dx, *dst, dw_ih, dw_hh, db_ih, db_hh = getattr(_core, f"{self._kind}_backward")(
+                xd, w_ih, w_hh, lengths, ws, dyd, *dfinal, **self._extra())
+            getattr(self, "weight_ih" + sfx).grad += dw_ih
+            getattr(self, "weight_hh" + sfx).grad += dw_hh
+            if self.bias:
+                getattr(self, "bias_ih" + sfx).grad += db_ih
+                getattr(self, "bias_hh" + sfx).grad += db_hh
+            return dx, dst
+        params = self._ext_params(sfx)
+        dc_n = dfinal[1] if self._kind == "lstm" else None
+        dx, dh0, dc0, grads = _core.ext_backward(
+            self._kind, xd, {k: p.data for k, p in params.items()}, lengths, rec_mask,
+            workspace=ws, dy=dyd, dh_n=dfinal[0], dc_n=dc_n, **self._ext_options())
+        for k, g in grads.items():
+            params[k].grad += g
+        return dx, ([dh0, dc0] if self._kind == "lstm" else [dh0])
 
     def _run_forward(self, x, states, lengths):
         """Validate and run every layer and direction.
 
-        states: list of (name, (L*D, B, H) array or None). Returns y (T, B, D*H) and, per
-        state, the (L*D, B, H) final values.
+        states: list of (name, (L*D, B, width) array or None). Returns y (T, B, D*R) and,
+        per state, the (L*D, B, width) final values.
         """
         x = self._time_major(x, "x", self.input_size, "input_size")
         T, B = x.shape[0], x.shape[1]
         if T < 1 or B < 1:
             raise ValueError(f"x must have at least one step and one sequence, got shape {x.shape}")
         lengths = check_lengths(lengths, B, T)
-        init = [self._state(s, n, B) for n, s in states]
-        kernel = getattr(_core, f"{self._kind}_forward")
+        init = [self._state(s, n, B, w) for (n, s), w in zip(states, self._state_widths())]
+        ext = self._extended()
         rev = reverse_index(T, B, lengths) if self.bidirectional else None
-        D = self.num_directions
+        D, R = self.num_directions, self.output_size
         finals = [[None] * (self.num_layers * D) for _ in states]
-        layers = []  # per layer: (dropout mask or None, [(input, workspace) per direction])
+        layers = []  # per layer: (input mask or None, [(input, workspace, rec mask) per direction])
         inp = x
         for l in range(self.num_layers):
-            mask = None
-            if l > 0 and self.training and self.dropout > 0:
-                keep = self._dropout_rng.random(inp.shape) >= self.dropout
-                mask = (keep / (1.0 - self.dropout)).astype(self.dtype)
+            # between-layer dropout and input dropout are both masks on this layer's input
+            mask = self._mask(inp.shape, self.dropout) if l > 0 else None
+            in_mask = self._mask((1, B, inp.shape[2]), self.input_dropout)
+            if in_mask is not None:
+                mask = in_mask if mask is None else mask * in_mask
+            if mask is not None:
                 inp = inp * mask
             outs, dirs = [], []
             for d in range(D):
                 i = l * D + d
                 xd = inp if d == 0 else gather_time(inp, rev)  # a fresh C-contiguous copy
-                *res, ws = kernel(xd, *[s[i] for s in init], *self._weights(self._suffix(l, d)),
-                                  lengths=lengths, training=self.training, **self._extra())
-                outs.append(res[0] if d == 0 else gather_time(res[0], rev))
-                for f, r in zip(finals, res[1:]):
+                rec_mask = self._mask((B, R), self.recurrent_dropout) if ext else None
+                y, fin, ws = self._call_forward(l, d, xd, [s[i] for s in init], lengths,
+                                                rec_mask, ext)
+                outs.append(y if d == 0 else gather_time(y, rev))
+                for f, r in zip(finals, fin):
                     f[i] = r
-                dirs.append((xd, ws))
+                dirs.append((xd, ws, rec_mask))
             layers.append((mask, dirs))
             inp = outs[0] if D == 1 else np.ascontiguousarray(np.concatenate(outs, axis=2))
-        self._cache = (lengths, rev, layers) if self.training else None
+        self._cache = (lengths, rev, layers, ext) if self.training else None
         return inp, [np.stack(f) for f in finals]
 
     def _run_backward(self, dy, dstates):
         if self._cache is None:
             raise RuntimeError("backward() needs a forward() in training mode first "
                                "(eval() forwards keep nothing for backward)")
-        lengths, rev, layers = self._cache
+        lengths, rev, layers, ext = self._cache
         x0 = layers[0][1][0][0]
         T, B = x0.shape[0], x0.shape[1]
-        D, H = self.num_directions, self.hidden_size
+        D, R = self.num_directions, self.output_size
         if dy is not None:
-            dy = self._time_major(dy, "dy", D * H, "hidden_size" if D == 1 else "2 * hidden_size")
+            what = ("proj_size" if self.proj_size else "hidden_size")
+            dy = self._time_major(dy, "dy", D * R, what if D == 1 else f"2 * {what}")
             if dy.shape[:2] != (T, B):
                 raise ValueError(f"dy must match the forward output, (T, B) = {(T, B)}, "
                                  f"got {dy.shape[:2]} (time-major)")
-        finals = [self._state(s, n, B) for n, s in dstates]
-        kernel = getattr(_core, f"{self._kind}_backward")
+        finals = [self._state(s, n, B, w) for (n, s), w in zip(dstates, self._state_widths())]
         dinit = [[None] * (self.num_layers * D) for _ in dstates]
         for l in reversed(range(self.num_layers)):
             mask, dirs = layers[l]
             dinp = None
             for d in range(D):
                 i = l * D + d
-                sfx = self._suffix(l, d)
-                xd, ws = dirs[d]
+                xd, ws, rec_mask = dirs[d]
                 dyd = None
                 if dy is not None:
-                    dyd = dy[:, :, d * H:(d + 1) * H]
+                    dyd = dy[:, :, d * R:(d + 1) * R]
                     dyd = np.ascontiguousarray(dyd if d == 0 else gather_time(dyd, rev))
-                w_ih, w_hh, _, _ = self._weights(sfx)
-                dx, *dst, dw_ih, dw_hh, db_ih, db_hh = kernel(
-                    xd, w_ih, w_hh, lengths, ws, dyd, *[f[i] for f in finals], **self._extra())
+                dx, dst = self._call_backward(l, d, xd, ws, dyd, [f[i] for f in finals],
+                                              lengths, rec_mask, ext)
                 for di, g in zip(dinit, dst):
                     di[i] = g
-                getattr(self, "weight_ih" + sfx).grad += dw_ih
-                getattr(self, "weight_hh" + sfx).grad += dw_hh
-                if self.bias:
-                    getattr(self, "bias_ih" + sfx).grad += db_ih
-                    getattr(self, "bias_hh" + sfx).grad += db_hh
                 dx = dx if d == 0 else gather_time(dx, rev)
                 dinp = dx if dinp is None else dinp + dx
             if mask is not None:
@@ -236,8 +365,13 @@ class _Recurrent(Module):
         return super().train(mode)
 
     def __repr__(self):
+        extra = ""
+        if self.proj_size:
+            extra += f", proj_size={self.proj_size}"
+        if self.layer_norm:
+            extra += ", layer_norm=True"
         return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
-                f"num_layers={self.num_layers}, bidirectional={self.bidirectional}, "
+                f"num_layers={self.num_layers}, bidirectional={self.bidirectional}{extra}, "
                 f"batch_first={self.batch_first}, bias={self.bias}, dtype={self.dtype.name})")
 
 
@@ -262,13 +396,33 @@ class LSTM(_Recurrent):
         seed: seed of the initialisation and of the dropout masks.
         init: "pytorch" (U(-1/√H, 1/√H), the default), "orthogonal" (Glorot input weights,
             orthogonal recurrent gate blocks, zero biases) or ``f(name, shape, rng)``.
-        forget_bias: added to the forget-gate block of ``bias_ih`` (0 keeps PyTorch parity;
-            1.0 is recommended when training from scratch).
+        forget_bias: added to the forget-gate block of the input bias (0 keeps PyTorch
+            parity; 1.0 is recommended when training from scratch).
+        proj_size (P): PyTorch's LSTM with projections: ``h = W_hr (o ⊙ tanh(c))`` with
+            ``weight_hr_l{k}`` (P, H); ``weight_hh_l{k}`` is then (4H, P), h and y have P
+            features per direction, c keeps H. Must be < hidden_size.
+        layer_norm: layer-normalised LSTM (Ba, Kiros and Hinton, 2016): the input and the
+            recurrent pre-activations are normalised per gate block, and the cell state
+            before its output nonlinearity, each with a gain and a bias:
+            ``ln_ih_weight/bias_l{k}`` (4H), ``ln_hh_weight/bias_l{k}`` (4H),
+            ``ln_cell_weight/bias_l{k}`` (H). The layer-norm biases replace ``bias_ih`` and
+            ``bias_hh`` (which are then not created). Equations in ``lstmx.reference``.
+        recurrent_dropout: variational dropout on h_{t-1} before ``W_hh`` (Gal and
+            Ghahramani, 2016): one mask per sequence, reused at every step (training only).
+        input_dropout: dropout on each layer's input, one mask per sequence for all steps.
+        activation: candidate and cell-output nonlinearity, "tanh" (default), "relu",
+            "leaky_relu", "elu" or "sigmoid"; ``activation_param`` is the leaky slope
+            (default 0.01) or the elu alpha (default 1.0).
+        recurrent_activation: gate nonlinearity, "sigmoid" (default) or "hard_sigmoid"
+            (``clip(0.2 x + 0.5, 0, 1)``).
+
+    The defaults give PyTorch's cell and its fast kernels; any of layer_norm, proj_size,
+    recurrent dropout (in training) or another activation runs the extended kernels.
 
     Call: ``y, (h_n, c_n) = lstm(x, (h0, c0)=None, lengths=None)`` with x ``(T, B, I)``,
-    h0/c0 ``(L*D, B, H)`` (D = 2 if bidirectional else 1; either may be None: zeros),
-    lengths ``(B,)`` ints in [1, T]; y ``(T, B, D*H)``, h_n/c_n ``(L*D, B, H)`` in PyTorch's
-    order (layer 0 forward, layer 0 reverse, layer 1 forward, ...).
+    h0 ``(L*D, B, R)`` and c0 ``(L*D, B, H)`` (R = proj_size or H; D = 2 if bidirectional
+    else 1; either may be None: zeros), lengths ``(B,)`` ints in [1, T]; y ``(T, B, D*R)``,
+    h_n/c_n like h0/c0, in PyTorch's order (layer 0 forward, layer 0 reverse, layer 1 ...).
 
     Backward: ``dx, (dh0, dc0) = lstm.backward(dy, (dh_n, dc_n))``; any of the gradients
     may be None (zeros). Parameter gradients accumulate in ``p.grad``.
@@ -302,7 +456,10 @@ class GRU(_Recurrent):
         n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
         h' = (1 − z) ⊙ n + z ⊙ h
 
-    Same arguments as LSTM. Call: ``y, h_n = gru(x, h0=None, lengths=None)``;
+    Same arguments as LSTM except ``proj_size`` and ``forget_bias``; with ``layer_norm``
+    the input and recurrent pre-activations are normalised per gate block (``ln_ih_*``,
+    ``ln_hh_*``; the recurrent n block is normalised before the reset gate multiplies it).
+    Call: ``y, h_n = gru(x, h0=None, lengths=None)``;
     backward: ``dx, dh0 = gru.backward(dy, dh_n)``.
 
     Example::
@@ -328,7 +485,10 @@ class GRU(_Recurrent):
 class RNN(_Recurrent):
     """Elman RNN layer (PyTorch's ``nn.RNN``): ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``.
 
-    ``nonlinearity`` is "tanh" (default) or "relu"; otherwise the same interface as GRU.
+    ``nonlinearity`` is "tanh" (default, PyTorch's), "relu" (PyTorch's), "leaky_relu",
+    "elu" or "sigmoid" (``activation_param``: the leaky slope, default 0.01, or the elu
+    alpha, default 1.0); ``recurrent_dropout`` and ``input_dropout`` as for LSTM; otherwise
+    the same interface as GRU.
 
     Example::
 
@@ -343,12 +503,23 @@ class RNN(_Recurrent):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32,
-                 seed=None, init="pytorch"):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+                 seed=None, init="pytorch", recurrent_dropout=0.0, input_dropout=0.0,
+                 activation_param=None):
+        if nonlinearity not in ACTIVATIONS:
+            raise ValueError(f"nonlinearity must be one of {ACTIVATIONS}, got {nonlinearity!r}")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, seed, init)
+                         bidirectional, dtype, seed, init, recurrent_dropout=recurrent_dropout,
+                         input_dropout=input_dropout, activation=nonlinearity,
+                         activation_param=activation_param)
         self.nonlinearity = nonlinearity
+
+    def _extended(self):
+        # the plain kernels know tanh and relu; the rest, and recurrent dropout, are extended
+        return (self.nonlinearity not in ("tanh", "relu")
+                or (self.training and self.recurrent_dropout > 0))
+
+    def _extra(self):
+        return {"nonlinearity": self.nonlinearity}
 
     forward = GRU.forward
     backward = GRU.backward

@@ -1,0 +1,132 @@
+"""Layer benchmark: 2-layer bidirectional LSTM with layer norm and dropout, against the plain
+lstmx layer and PyTorch's plain 2-layer bidirectional nn.LSTM (PyTorch has no layer-normalised
+LSTM, so the plain one is the closest equivalent). Reports the cost of layer norm and of
+dropout (recurrent + between layers) relative to the plain layer.
+
+    python benchmarks/bench_layers.py                     # nmt-s and nmt-m, fwd and fwd+bwd
+    python benchmarks/bench_layers.py --sizes nmt-s --repeats 3 --json out.json
+
+Every configuration runs the same input, interleaved round-robin per repeat in one process;
+medians after a warm-up. A benchmark, not a test: it never fails on slow numbers.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # see bench_kernels.py
+
+import numpy as np  # noqa: E402
+
+import lstmx  # noqa: E402  (before torch: one OpenMP runtime, see bench_kernels.py)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_kernels import SIZES, machine_info  # noqa: E402
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+CONFIGS = {
+    "plain": {},
+    "layer_norm": {"layer_norm": True},
+    "ln+dropout": {"layer_norm": True, "recurrent_dropout": 0.25, "dropout": 0.25},
+    "dropout": {"recurrent_dropout": 0.25, "dropout": 0.25},
+}
+
+
+def lstmx_runner(cfg, x, dy, mode):
+    I, H = x.shape[2], dy.shape[2] // 2
+    layer = lstmx.LSTM(I, H, num_layers=2, bidirectional=True, seed=0, **cfg)
+    if mode == "fwd":
+        layer.eval()
+        return lambda: layer(x)
+    layer.train()
+
+    def run():
+        layer(x)
+        layer.backward(dy)
+        layer.zero_grad()
+    return run
+
+
+def torch_runner(x, dy, mode):
+    I, H = x.shape[2], dy.shape[2] // 2
+    module = torch.nn.LSTM(I, H, num_layers=2, bidirectional=True)
+    xt, dyt = torch.from_numpy(x), torch.from_numpy(dy)
+    if mode == "fwd":
+        def run():
+            with torch.no_grad():
+                module(xt)
+        return run
+
+    def run():
+        xg = xt.clone().requires_grad_(True)
+        y, _ = module(xg)
+        y.backward(dyt)
+        module.zero_grad()
+    return run
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", nargs="+", default=["nmt-s", "nmt-m"], choices=list(SIZES))
+    ap.add_argument("--modes", nargs="+", default=["fwd", "fwdbwd"], choices=["fwd", "fwdbwd"])
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--json", default=None, help="write the results here")
+    args = ap.parse_args(argv)
+    if args.threads:
+        lstmx.set_num_threads(args.threads)
+    threads = lstmx.get_num_threads()
+    if torch is not None:
+        torch.set_num_threads(threads)
+    info = machine_info(threads, None)
+    print(f"# {info['cpu_model']}, {info['os_cpu_count']} cores, {threads} threads, float32, "
+          f"lstmx {lstmx.__version__}, torch {info.get('torch_version', 'absent')}")
+    print("# 2-layer bidirectional LSTM; ms = median; ratios: this / lstmx plain, torch plain / this")
+    print(f"{'size':7} {'mode':7} {'config':11} {'ms':>9} {'vs plain':>9} {'torch/this':>11}")
+    results = []
+    rng = np.random.default_rng(0)
+    for size in args.sizes:
+        T, B, I, H = SIZES[size]
+        x = rng.standard_normal((T, B, I)).astype(np.float32)
+        dy = rng.standard_normal((T, B, 2 * H)).astype(np.float32)
+        for mode in args.modes:
+            runners = {name: lstmx_runner(cfg, x, dy, mode) for name, cfg in CONFIGS.items()
+                       if mode == "fwdbwd" or "dropout" not in name}  # dropout is off in eval
+            if torch is not None:
+                runners["torch"] = torch_runner(x, dy, mode)
+            for run in runners.values():
+                run()
+            times = {name: [] for name in runners}
+            names = list(runners)
+            for r in range(args.repeats):
+                for name in names[r % len(names):] + names[:r % len(names)]:
+                    time.sleep(0.02)
+                    t0 = time.perf_counter()
+                    runners[name]()
+                    times[name].append(time.perf_counter() - t0)
+            med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+            for name in runners:
+                if name == "torch":
+                    continue
+                vs_plain = med[name] / med["plain"]
+                vs_torch = med["torch"] / med[name] if "torch" in med else float("nan")
+                print(f"{size:7} {mode:7} {name:11} {med[name]:9.2f} {vs_plain:9.2f} {vs_torch:11.2f}")
+                results.append({"size": size, "mode": mode, "config": name, "ms": med[name],
+                                "vs_plain": vs_plain, "torch_over_this": vs_torch})
+            if "torch" in med:
+                print(f"{size:7} {mode:7} {'torch':11} {med['torch']:9.2f}")
+                results.append({"size": size, "mode": mode, "config": "torch", "ms": med["torch"]})
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": info, "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+// Layer normalisation of one vector (Ba, Kiros and Hinton, 2016), forward and backward.
+//
+//   μ = mean(a),  v = mean((a - μ)²),  rstd = 1 / sqrt(v + eps),  n = (a - μ)·rstd
+//   out = γ ⊙ n + β
+// backward, given ∂L/∂out (the parameter sums are left to the caller):
+//   dn = dout ⊙ γ,  da = rstd · (dn - mean(dn) - n · mean(dn ⊙ n))
+#pragma once
+
+#include <cmath>
+
+namespace lstmx {
+
+// a (n) is replaced by γ ⊙ n + β; the normalised values go to `norm` (may alias nothing,
+// may be null); returns rstd. Sums in double: float32 inputs keep their accuracy.
+template <class T>
+inline T layer_norm_forward(long n, T* a, const T* gamma, const T* beta, double eps, T* norm) {
+  double s = 0;
+  for (long j = 0; j < n; ++j) s += a[j];
+  const double mu = s / double(n);
+  double v = 0;
+  for (long j = 0; j < n; ++j) v += (a[j] - mu) * (a[j] - mu);
+  const T rstd = T(1.0 / std::sqrt(v / double(n) + eps));
+  for (long j = 0; j < n; ++j) {
+    const T nj = T((a[j] - mu) * rstd);
+    if (norm) norm[j] = nj;
+    a[j] = gamma[j] * nj + beta[j];
+  }
+  return rstd;
+}
+
+// d (n): ∂L/∂out in, ∂L/∂a out.
+template <class T>
+inline void layer_norm_backward(long n, T* d, const T* norm, T rstd, const T* gamma) {
+  double m1 = 0, m2 = 0;
+  for (long j = 0; j < n; ++j) {
+    const double dn = double(d[j]) * gamma[j];
+    m1 += dn;
+    m2 += dn * norm[j];
+  }
+  m1 /= double(n);
+  m2 /= double(n);
+  for (long j = 0; j < n; ++j) d[j] = T(rstd * (double(d[j]) * gamma[j] - m1 - norm[j] * m2));
+}
+
+}  // namespace lstmx
