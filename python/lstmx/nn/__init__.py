@@ -1,7 +1,11 @@
 """Layers with explicit forward/backward (see ``Module``)."""
 
 from .cells import GRUCell, LSTMCell, RNNCell
+from .layers import Dropout, Embedding, LayerNorm, Linear, Sequential
 from .module import Module, Parameter
 from .recurrent import GRU, LSTM, RNN
+from .sequence_model import SequenceModel
 
 __all__ = ["Module", "Parameter", "LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell"]
+__all__ += ["Linear", "Embedding", "Dropout", "LayerNorm", "Sequential"]
+__all__ += ["SequenceModel"]
