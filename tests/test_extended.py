@@ -255,3 +255,53 @@ def test_kernel_refuses_bad_params():
         _core.ext_forward("lstm", x, None, None, p, None, np.ones((1, 4)))
     with pytest.raises(ValueError, match="unknown key 'w_xx'"):
         _core.ext_forward("lstm", x, None, None, dict(p, w_xx=np.zeros(1)))
+
+
+# ---------------------------------------------------------------------------
+# Single-step cells with the same options
+# ---------------------------------------------------------------------------
+
+CELL_CASES = [
+    ("lstm", dict(layer_norm=True)),
+    ("lstm", dict(activation="relu", recurrent_activation="hard_sigmoid")),
+    ("gru", dict(layer_norm=True, activation="elu")),
+    ("rnn", dict(nonlinearity="leaky_relu", activation_param=0.2)),
+]
+
+
+@pytest.mark.parametrize("cell,kw", CELL_CASES, ids=[f"{c}-{sorted(k.items())}" for c, k in CELL_CASES])
+def test_cells_step_like_the_layer(cell, kw, rng):
+    """A 3-step chain of extended cells equals the extended layer with the same weights, and
+    their reverse-order backward equals the layer's backward."""
+    I, H, T, B = 4, 6, 3, 2
+    lkw = dict(kw)
+    if cell == "rnn":
+        layer = lstmx.RNN(I, H, dtype=np.float64, seed=1, **lkw)
+        c = lstmx.RNNCell(I, H, dtype=np.float64, seed=2, **lkw)
+    else:
+        layer = {"lstm": lstmx.LSTM, "gru": lstmx.GRU}[cell](I, H, dtype=np.float64, seed=1, **lkw)
+        c = {"lstm": lstmx.LSTMCell, "gru": lstmx.GRUCell}[cell](I, H, dtype=np.float64, seed=2, **lkw)
+    c.load_state_dict({n[:-3]: p.data for n, p in layer.named_parameters()})
+    x = rng.standard_normal((T, B, I))
+    dy = rng.standard_normal((T, B, H))
+    out = layer(x)
+    y = out[0]
+    layer.backward(dy)
+    state = None
+    hs = []
+    for t in range(T):
+        state = c(x[t], state)
+        hs.append(state[0] if cell == "lstm" else state)
+    np.testing.assert_allclose(np.stack(hs), y, rtol=1e-12, atol=1e-12)
+    dh = np.zeros((B, H))
+    dc = np.zeros((B, H))
+    dxs = []
+    for t in reversed(range(T)):
+        if cell == "lstm":
+            dx, (dh, dc) = c.backward(dh + dy[t], dc)
+        else:
+            dx, dh = c.backward(dh + dy[t])
+        dxs.append(dx)
+    for n, p in layer.named_parameters():
+        np.testing.assert_allclose(c._parameters[n[:-3]].grad, p.grad, rtol=1e-10, atol=1e-12,
+                                   err_msg=n)

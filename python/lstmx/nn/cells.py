@@ -9,20 +9,49 @@ Each training-mode ``forward`` pushes what its backward needs onto a stack, and 
 backward for steps T-1..0. ``eval()`` (and ``clear()``) drop the stack.
 
 Parameters: ``weight_ih`` (G*H, I), ``weight_hh`` (G*H, H), ``bias_ih``, ``bias_hh`` (G*H,).
+
+Options of the recurrent layers that make sense for one step: ``layer_norm`` (LSTMCell,
+GRUCell; parameters ``ln_ih_weight/bias``, ``ln_hh_weight/bias`` and for LSTM
+``ln_cell_weight/bias``, replacing the biases), ``activation`` and ``recurrent_activation``
+(and ``activation_param``), as documented on ``lstmx.LSTM``. A cell with any of them runs
+the extended native kernel for one step (``lstmx._core.ext_forward`` with T = 1).
 """
 
 import numpy as np
 
 from .. import _cells, _core
 from ..checks import check_array, check_float_dtype
+from .init import init_array
 from .module import Module, Parameter
+from .recurrent import _DEFAULT_ACTIVATION_PARAM, _EXT_KEYS, ACTIVATIONS, RECURRENT_ACTIVATIONS
 
 
 class _Cell(Module):
     _gates = 1
+    _kind = "rnn"
 
-    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, seed=None):
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, seed=None,
+                 layer_norm=False, activation="tanh", recurrent_activation="sigmoid",
+                 activation_param=None):
         super().__init__()
+        if layer_norm and self._kind == "rnn":
+            raise ValueError("layer_norm applies to LSTMCell and GRUCell, not RNNCell")
+        if layer_norm and not bias:
+            raise ValueError("layer_norm carries its own biases (ln_*_bias); bias=False "
+                             "cannot be combined with it")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if recurrent_activation not in RECURRENT_ACTIVATIONS:
+            raise ValueError(f"recurrent_activation must be one of {RECURRENT_ACTIVATIONS}, "
+                             f"got {recurrent_activation!r}")
+        if activation_param is not None and activation not in _DEFAULT_ACTIVATION_PARAM:
+            raise ValueError("activation_param is the slope of leaky_relu or the alpha of elu; "
+                             f"activation={activation!r} takes none")
+        self.layer_norm = bool(layer_norm)
+        self.activation = activation
+        self.recurrent_activation = recurrent_activation
+        self.activation_param = float(activation_param if activation_param is not None
+                                      else _DEFAULT_ACTIVATION_PARAM.get(activation, 0.0))
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -36,7 +65,16 @@ class _Cell(Module):
         k = 1.0 / np.sqrt(H)
         self.weight_ih = Parameter(rng.uniform(-k, k, (G * H, I)).astype(self.dtype))
         self.weight_hh = Parameter(rng.uniform(-k, k, (G * H, H)).astype(self.dtype))
-        if self.bias:
+        if self.layer_norm:
+            names = ["ln_ih_weight", "ln_ih_bias", "ln_hh_weight", "ln_hh_bias"]
+            for name in names:
+                setattr(self, name, Parameter(init_array("pytorch", name, (G * H,), H, G, rng)
+                                              .astype(self.dtype)))
+            if self._kind == "lstm":
+                for name in ("ln_cell_weight", "ln_cell_bias"):
+                    setattr(self, name, Parameter(init_array("pytorch", name, (H,), H, G, rng)
+                                                  .astype(self.dtype)))
+        elif self.bias:
             self.bias_ih = Parameter(rng.uniform(-k, k, G * H).astype(self.dtype))
             self.bias_hh = Parameter(rng.uniform(-k, k, G * H).astype(self.dtype))
 
@@ -77,6 +115,41 @@ class _Cell(Module):
                                "(one backward per forward step, most recent first)")
         return self._stack[-1]
 
+    def _extended(self):
+        return (self.layer_norm or self.activation != "tanh"
+                or self.recurrent_activation != "sigmoid")
+
+    def _ext_params(self):
+        return {k: self._parameters[stem] for k, stem in _EXT_KEYS.items()
+                if stem in self._parameters}
+
+    def _ext_options(self):
+        return dict(activation=self.activation, activation_param=self.activation_param,
+                    recurrent_activation=self.recurrent_activation, layer_norm=self.layer_norm,
+                    eps=1e-5)
+
+    def _ext_forward(self, x, h, c):
+        """One step through the extended kernel (T = 1): (h_new, c_new or None)."""
+        x3 = x[None]
+        params = {k: p.data for k, p in self._ext_params().items()}
+        _, h_new, c_new, ws = _core.ext_forward(self._kind, x3, h, c, params,
+                                                training=self.training, **self._ext_options())
+        if self.training:
+            self._stack.append(("ext", x3, ws))
+        return h_new, c_new
+
+    def _ext_backward(self, dh_new, dc_new):
+        """Backward of the most recent extended step: (dx, dh, dc or None)."""
+        _, x3, ws = self._last()
+        params = self._ext_params()
+        dx, dh, dc, grads = _core.ext_backward(
+            self._kind, x3, {k: p.data for k, p in params.items()}, None, None, workspace=ws,
+            dy=None, dh_n=dh_new, dc_n=dc_new, **self._ext_options())
+        self._stack.pop()
+        for k, g in grads.items():
+            params[k].grad += g
+        return dx[0], dh, dc
+
     def clear(self):
         """Forget the steps kept for backward."""
         self._stack.clear()
@@ -105,12 +178,15 @@ class LSTMCell(_Cell):
     """
 
     _gates = 4
+    _kind = "lstm"
 
     def forward(self, x, state=None):
         x = self._check_x(x)
         h, c = state if state is not None else (None, None)
         h = self._check_state(h, "h", x.shape[0])
         c = self._check_state(c, "c", x.shape[0])
+        if self._extended():
+            return self._ext_forward(x, h, c)
         gx, gh = self._projections(x, h)
         h_new, c_new, act, tanh_c = _cells.lstm_step_forward(gx, gh, c, self.training,
                                                              _core.get_num_threads())
@@ -119,9 +195,14 @@ class LSTMCell(_Cell):
         return h_new, c_new
 
     def backward(self, dh_new=None, dc_new=None):
-        x, h, c, act, tanh_c = self._last()
-        dh_new = self._check_state(dh_new, "dh_new", x.shape[0])
-        dc_new = self._check_state(dc_new, "dc_new", x.shape[0])
+        step = self._last()
+        batch = step[1].shape[1] if isinstance(step[0], str) else step[0].shape[0]
+        dh_new = self._check_state(dh_new, "dh_new", batch)
+        dc_new = self._check_state(dc_new, "dc_new", batch)
+        if isinstance(step[0], str):  # an extended-kernel step
+            dx, dh, dc = self._ext_backward(dh_new, dc_new)
+            return dx, (dh, dc)
+        x, h, c, act, tanh_c = step
         self._stack.pop()
         dg, dc = _cells.lstm_step_backward(dh_new, dc_new, c, act, tanh_c, _core.get_num_threads())
         dx, dh = self._accumulate(x, h, dg, dg)
@@ -141,10 +222,13 @@ class GRUCell(_Cell):
     """
 
     _gates = 3
+    _kind = "gru"
 
     def forward(self, x, h=None):
         x = self._check_x(x)
         h = self._check_state(h, "h", x.shape[0])
+        if self._extended():
+            return self._ext_forward(x, h, None)[0]
         gx, gh = self._projections(x, h)
         h_new, act, ghn = _cells.gru_step_forward(gx, gh, h, self.training, _core.get_num_threads())
         if self.training:
@@ -152,7 +236,11 @@ class GRUCell(_Cell):
         return h_new
 
     def backward(self, dh_new=None):
-        x, h, act, ghn = self._last()
+        step = self._last()
+        if isinstance(step[0], str):  # an extended-kernel step
+            dh_new = self._check_state(dh_new, "dh_new", step[1].shape[1])
+            return self._ext_backward(dh_new, None)[:2]
+        x, h, act, ghn = step
         dh_new = self._check_state(dh_new, "dh_new", x.shape[0])
         self._stack.pop()
         dgx, dgh, dh_direct = _cells.gru_step_backward(dh_new, h, act, ghn, _core.get_num_threads())
@@ -161,7 +249,8 @@ class GRUCell(_Cell):
 
 
 class RNNCell(_Cell):
-    """One Elman step ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, act "tanh" or "relu".
+    """One Elman step ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, act "tanh" or "relu"
+    (PyTorch's), or "leaky_relu", "elu", "sigmoid" (extended kernel).
 
     ``h = cell(x, h)``; ``dx, dh = cell.backward(dh_new)``.
 
@@ -175,15 +264,22 @@ class RNNCell(_Cell):
     _gates = 1
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh",
-                 dtype=np.float32, seed=None):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, bias, dtype, seed)
+                 dtype=np.float32, seed=None, activation_param=None):
+        if nonlinearity not in ACTIVATIONS:
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu' (PyTorch's), or one of "
+                             f"{ACTIVATIONS[2:]}, got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, bias, dtype, seed, activation=nonlinearity,
+                         activation_param=activation_param)
         self.nonlinearity = nonlinearity
+
+    def _extended(self):
+        return self.nonlinearity not in ("tanh", "relu")
 
     def forward(self, x, h=None):
         x = self._check_x(x)
         h = self._check_state(h, "h", x.shape[0])
+        if self._extended():
+            return self._ext_forward(x, h, None)[0]
         gx, gh = self._projections(x, h)
         relu = self.nonlinearity == "relu"
         h_new = _cells.rnn_step_forward(gx, gh, relu, _core.get_num_threads())
@@ -192,7 +288,11 @@ class RNNCell(_Cell):
         return h_new
 
     def backward(self, dh_new=None):
-        x, h, h_new = self._last()
+        step = self._last()
+        if isinstance(step[0], str):  # an extended-kernel step
+            dh_new = self._check_state(dh_new, "dh_new", step[1].shape[1])
+            return self._ext_backward(dh_new, None)[:2]
+        x, h, h_new = step
         dh_new = self._check_state(dh_new, "dh_new", x.shape[0])
         self._stack.pop()
         dg = _cells.rnn_step_backward(dh_new, h_new, self.nonlinearity == "relu",
