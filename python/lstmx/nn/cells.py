@@ -47,6 +47,9 @@ class _Cell(Module):
         if activation_param is not None and activation not in _DEFAULT_ACTIVATION_PARAM:
             raise ValueError("activation_param is the slope of leaky_relu or the alpha of elu; "
                              f"activation={activation!r} takes none")
+        if activation_param is not None and not (np.isfinite(activation_param)
+                                                 and activation_param >= 0):
+            raise ValueError(f"activation_param must be finite and >= 0, got {activation_param!r}")
         self.layer_norm = bool(layer_norm)
         self.activation = activation
         self.recurrent_activation = recurrent_activation

@@ -9,6 +9,12 @@ computes in the dtype of its inputs.
 """
 
 from .activations import (
+    elu,
+    elu_grad_from_output,
+    hard_sigmoid,
+    hard_sigmoid_grad_from_output,
+    leaky_relu,
+    leaky_relu_grad_from_output,
     relu,
     relu_grad_from_output,
     sigmoid,
@@ -16,7 +22,21 @@ from .activations import (
     tanh,
     tanh_grad_from_output,
 )
+from .extended import (
+    gru_backward_ex,
+    gru_forward_ex,
+    lstm_backward_ex,
+    lstm_forward_ex,
+    rnn_backward_ex,
+    rnn_forward_ex,
+)
 from .gru import gru_backward, gru_cell_backward, gru_cell_forward, gru_forward
+from .layer_norm import (
+    layer_norm_backward,
+    layer_norm_blocks_backward,
+    layer_norm_blocks_forward,
+    layer_norm_forward,
+)
 from .lstm import lstm_backward, lstm_cell_backward, lstm_cell_forward, lstm_forward
 from .rnn import rnn_backward, rnn_cell_backward, rnn_cell_forward, rnn_forward
 
@@ -39,4 +59,20 @@ __all__ = [
     "sigmoid_grad_from_output",
     "tanh_grad_from_output",
     "relu_grad_from_output",
+    "lstm_forward_ex",
+    "lstm_backward_ex",
+    "gru_forward_ex",
+    "gru_backward_ex",
+    "rnn_forward_ex",
+    "rnn_backward_ex",
+    "layer_norm_forward",
+    "layer_norm_backward",
+    "layer_norm_blocks_forward",
+    "layer_norm_blocks_backward",
+    "leaky_relu",
+    "elu",
+    "hard_sigmoid",
+    "leaky_relu_grad_from_output",
+    "elu_grad_from_output",
+    "hard_sigmoid_grad_from_output",
 ]

@@ -11,6 +11,18 @@ that is what the forward pass keeps and what the backward pass has at hand:
     relu:     y = max(x, 0)              dy/dx = 1 if y > 0 else 0
 
 For relu the derivative at x == 0 is taken to be 0 (PyTorch does the same).
+
+The extended cells (``extended.py``) also use, with a parameter p:
+
+    leaky_relu:   y = x if x > 0 else s * x            dy/dx = 1 if y > 0 else s
+                  (slope s = p, default 0.01)
+    elu:          y = x if x > 0 else a * (exp(x) - 1) dy/dx = 1 if y > 0 else y + a
+                  (alpha a = p, default 1.0)
+    hard_sigmoid: y = clip(0.2 * x + 0.5, 0, 1)        dy/dx = 0.2 if 0 < y < 1 else 0
+
+With s >= 0 and a >= 0, y > 0 exactly when x > 0, so the derivative can be
+read from the output; at x == 0 it is the one from the left.  hard_sigmoid's
+derivative is taken as 0 at both corners x == -2.5 and x == 2.5.
 """
 
 import numpy as np
@@ -22,7 +34,14 @@ __all__ = [
     "sigmoid_grad_from_output",
     "tanh_grad_from_output",
     "relu_grad_from_output",
+    "leaky_relu",
+    "elu",
+    "hard_sigmoid",
+    "leaky_relu_grad_from_output",
+    "elu_grad_from_output",
+    "hard_sigmoid_grad_from_output",
     "NONLINEARITIES",
+    "ACTIVATIONS",
 ]
 
 
@@ -72,4 +91,62 @@ def relu_grad_from_output(y):
 NONLINEARITIES = {
     "tanh": (tanh, tanh_grad_from_output),
     "relu": (relu, relu_grad_from_output),
+}
+
+
+def leaky_relu(x, slope=0.01):
+    """Leaky rectifier: x where x > 0, ``slope * x`` elsewhere."""
+    x = np.asarray(x)
+    s = x.dtype.type(slope)
+    return np.where(x > 0, x, s * x)
+
+
+def elu(x, alpha=1.0):
+    """Exponential linear unit: x where x > 0, ``alpha * (exp(x) - 1)`` elsewhere.
+
+    ``expm1`` is evaluated at ``min(x, 0)`` only, so it cannot overflow and
+    keeps its accuracy near 0.
+    """
+    x = np.asarray(x)
+    a = x.dtype.type(alpha)
+    return np.where(x > 0, x, a * np.expm1(np.minimum(x, 0)))
+
+
+def hard_sigmoid(x):
+    """Piecewise-linear sigmoid (the Keras one): clip(0.2 * x + 0.5, 0, 1)."""
+    x = np.asarray(x)
+    # Python floats are "weak" in NumPy 2: float32 stays float32
+    return np.clip(0.2 * x + 0.5, 0, 1)
+
+
+def leaky_relu_grad_from_output(y, slope=0.01):
+    """d leaky_relu(x) / dx, given ``y = leaky_relu(x)``: 1 where y > 0, else slope."""
+    y = np.asarray(y)
+    return np.where(y > 0, y.dtype.type(1), y.dtype.type(slope))
+
+
+def elu_grad_from_output(y, alpha=1.0):
+    """d elu(x) / dx, given ``y = elu(x)``: 1 where y > 0, else ``y + alpha``
+    (for x <= 0, d/dx alpha (exp(x) - 1) = alpha exp(x) = y + alpha)."""
+    y = np.asarray(y)
+    return np.where(y > 0, y.dtype.type(1), y + y.dtype.type(alpha))
+
+
+def hard_sigmoid_grad_from_output(y):
+    """d hard_sigmoid(x) / dx, given ``y = hard_sigmoid(x)``: 0.2 where 0 < y < 1, else 0."""
+    y = np.asarray(y)
+    return np.where((y > 0) & (y < 1), y.dtype.type(0.2), y.dtype.type(0))
+
+
+# name -> (activation(x, p), derivative from output(y, p), default p or None);
+# used by the extended cells.  p is the slope of leaky_relu and the alpha of
+# elu; the other activations take no parameter and ignore it.
+ACTIVATIONS = {
+    "tanh": (lambda x, p: tanh(x), lambda y, p: tanh_grad_from_output(y), None),
+    "relu": (lambda x, p: relu(x), lambda y, p: relu_grad_from_output(y), None),
+    "leaky_relu": (leaky_relu, leaky_relu_grad_from_output, 0.01),
+    "elu": (elu, elu_grad_from_output, 1.0),
+    "sigmoid": (lambda x, p: sigmoid(x), lambda y, p: sigmoid_grad_from_output(y), None),
+    "hard_sigmoid": (lambda x, p: hard_sigmoid(x),
+                     lambda y, p: hard_sigmoid_grad_from_output(y), None),
 }

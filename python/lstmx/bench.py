@@ -1,0 +1,98 @@
+"""``lstmx bench``: a quick side-by-side timing of the native layers against PyTorch's.
+
+For the full benchmark (every size, the NumPy reference, JSON output) run
+``benchmarks/bench_kernels.py`` from a source checkout; this command is the few-second check
+a user runs after ``pip install``: LSTM and GRU, forward and forward+backward, float32, one
+size, medians of interleaved runs, the ratio torch/lstmx (> 1: lstmx is faster).
+"""
+
+import statistics
+import time
+
+import numpy as np
+
+SIZES = {"nmt-s": (50, 32, 256, 256), "nmt-m": (50, 64, 512, 512), "lat-b1": (200, 1, 256, 256)}
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("bench", help="time the native kernels against PyTorch",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", choices=sorted(SIZES), default="nmt-s")
+    p.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    p.add_argument("--repeats", type=int, default=5)
+    return p
+
+
+def _median_ms(fns, repeats):
+    """Interleaved medians (ms) of the callables in ``fns`` after one warm-up call each."""
+    for f in fns.values():
+        f()
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) * 1e3 for k, v in times.items()}
+
+
+def _lstmx_runner(layer, x, dy, training):
+    if not training:
+        layer.eval()
+        return lambda: layer(x)
+    layer.train()
+
+    def run():
+        layer(x)
+        layer.backward(dy)
+    return run
+
+
+def _torch_runner(torch, module, x, dy, training):
+    xt, dyt = torch.from_numpy(x), torch.from_numpy(dy)
+    if not training:
+        def run():
+            with torch.no_grad():
+                module(xt)
+        return run
+
+    def run():
+        y, _ = module(xt.clone().requires_grad_(True))
+        y.backward(dyt)
+    return run
+
+
+def run(args):
+    import lstmx
+
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if args.threads:
+        lstmx.set_num_threads(args.threads)
+    threads = lstmx.get_num_threads()
+    T, B, I, H = SIZES[args.size]
+    print(f"lstmx {lstmx.__version__}, {threads} threads, size {args.size} "
+          f"(T={T}, B={B}, I={I}, H={H}), float32"
+          + (f", torch {torch.__version__}" if torch else ", torch not installed"))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    dy = rng.standard_normal((T, B, H)).astype(np.float32)
+    print(f"{'cell':5} {'mode':8} {'lstmx ms':>9} {'torch ms':>9} {'torch/lstmx':>12}")
+    for cell in ("lstm", "gru"):
+        layer = {"lstm": lstmx.LSTM, "gru": lstmx.GRU}[cell](I, H, seed=0)
+        module = None
+        if torch is not None:
+            torch.set_num_threads(threads)
+            module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](I, H)
+            layer.load_state_dict({k: v.detach().numpy() for k, v in module.state_dict().items()})
+        for mode, training in (("fwd", False), ("fwd+bwd", True)):
+            fns = {"lstmx": _lstmx_runner(layer, x, dy, training)}
+            if module is not None:
+                fns["torch"] = _torch_runner(torch, module, x, dy, training)
+            ms = _median_ms(fns, args.repeats)
+            t = ms.get("torch")
+            print(f"{cell:5} {mode:8} {ms['lstmx']:9.2f} "
+                  + (f"{t:9.2f} {t / ms['lstmx']:12.2f}" if t else f"{'-':>9} {'-':>12}"))
+    return 0
