@@ -1,0 +1,322 @@
+"""Checkpoints: a model, its optimizer, schedule and random generators in ONE ``.npz`` file.
+
+File layout (a plain NumPy ``.npz``, read with ``allow_pickle=False``):
+
+``header``
+    a uint8 array holding UTF-8 JSON: ``{"format": "lstmx-checkpoint", "version": 1,
+    "model": {"class", "module", "config"}, "parameters", "optimizer", "schedule", "rng",
+    "extra"}``. Every numpy array inside those trees is replaced by ``{"__ndarray__": key}``.
+``<key>``
+    one entry per array, keyed by its place in the tree, e.g. ``parameters/lstm.weight_ih_l0``
+    or ``optimizer/state/0.m``.
+
+Random generators. A model's generators (dropout masks, ...) are part of what must be saved
+for a run to continue exactly. ``model_rng_states(model)`` walks the model and its
+sub-modules; a module that defines ``rng_states() -> {name: state}`` and
+``set_rng_states(states)`` is asked for its own; otherwise every ``numpy.random.Generator``
+found among its attributes is saved under ``"<module path>.<attribute>"`` as
+``generator.bit_generator.state`` (e.g. ``"lstm._dropout_rng"``, ``"dropout._rng"``).
+
+Writes are atomic: the file is written to a temporary file in the same directory, flushed to
+disk and ``os.replace``-d over ``path``. A process killed during a save leaves the previous
+checkpoint intact (and, at worst, a stray ``.<name>.*.tmp`` file next to it).
+
+Example::
+
+    >>> save_checkpoint("run.npz", model, optimizer, extra={"epoch": 3})
+    >>> ckpt = load_checkpoint("run.npz")
+    >>> ckpt.restore(model, optimizer)        # ValueError if the architecture differs
+    >>> ckpt.extra["epoch"]
+    3
+"""
+
+import importlib
+import json
+import os
+import tempfile
+import zipfile
+from collections import OrderedDict
+
+import numpy as np
+
+FORMAT = "lstmx-checkpoint"
+VERSION = 1
+_ARRAY = "__ndarray__"
+_TUPLE = "__tuple__"
+
+__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "load_model",
+           "model_rng_states", "set_model_rng_states"]
+
+
+# -- the JSON + arrays tree codec -----------------------------------------------------------
+
+def _encode(obj, key, arrays):
+    """JSON-able copy of ``obj``; numpy arrays go to ``arrays[key]`` and leave a reference."""
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.hasobject:
+            raise TypeError(f"checkpoint entry {key!r} is an object array; only plain arrays "
+                            "can be saved")
+        arrays[key] = obj
+        return {_ARRAY: key}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if not isinstance(k, str):
+                raise TypeError(f"checkpoint entry {key!r} has a non-string key {k!r}; "
+                                "use string keys so the JSON header can hold it")
+            out[k] = _encode(v, f"{key}/{k}", arrays)
+        return out
+    if isinstance(obj, tuple):
+        return {_TUPLE: [_encode(v, f"{key}/{i}", arrays) for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_encode(v, f"{key}/{i}", arrays) for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"checkpoint entry {key!r} has type {type(obj).__name__}; only dicts, "
+                    "lists, tuples, numbers, strings, None and numpy arrays can be saved")
+
+
+def _decode(obj, arrays):
+    """Inverse of ``_encode``."""
+    if isinstance(obj, dict):
+        if set(obj) == {_ARRAY}:
+            return arrays[obj[_ARRAY]]
+        if set(obj) == {_TUPLE}:
+            return tuple(_decode(v, arrays) for v in obj[_TUPLE])
+        return {k: _decode(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v, arrays) for v in obj]
+    return obj
+
+
+# -- random generators of a model -----------------------------------------------------------
+
+def _named_modules(module, prefix=""):
+    """``(path, module)`` for the module and every registered sub-module, depth first."""
+    yield prefix, module
+    for name, sub in getattr(module, "_modules", {}).items():
+        yield from _named_modules(sub, f"{prefix}{name}.")
+
+
+def model_rng_states(model):
+    """``{"<module path>.<name>": bit_generator.state}`` of every generator of ``model``.
+
+    A module with a ``rng_states()`` method reports its own (``{name: state}``); otherwise
+    its ``numpy.random.Generator`` attributes are collected. Sub-modules are visited too.
+    """
+    states = {}
+    for prefix, m in _named_modules(model):
+        own = getattr(m, "rng_states", None)
+        if callable(own):
+            states.update((prefix + name, state) for name, state in own().items())
+            continue
+        for name, value in vars(m).items():
+            if isinstance(value, np.random.Generator):
+                states[prefix + name] = value.bit_generator.state
+    return states
+
+
+def _check_rng_states(model, states, source):
+    have = model_rng_states(model)
+    missing = sorted(set(have) - set(states))
+    unexpected = sorted(set(states) - set(have))
+    if missing or unexpected:
+        raise ValueError(f"{source}: random generators differ from the model's: missing "
+                         f"{missing}, unexpected {unexpected}")
+
+
+def set_model_rng_states(model, states, source="checkpoint"):
+    """Put saved generator states back (inverse of ``model_rng_states``).
+
+    The model's generators and the saved ones must be the same set; a ValueError names
+    ``source`` and the generators missing on either side.
+    """
+    _check_rng_states(model, states, source)
+    for prefix, m in _named_modules(model):
+        own = getattr(m, "rng_states", None)
+        if callable(own):
+            m.set_rng_states({name: states[prefix + name] for name in own()})
+            continue
+        for name, value in vars(m).items():
+            if isinstance(value, np.random.Generator):
+                value.bit_generator.state = states[prefix + name]
+
+
+# -- writing --------------------------------------------------------------------------------
+
+def _state_or_none(obj):
+    return None if obj is None else obj.state_dict()
+
+
+def save_checkpoint(path, model, optimizer=None, schedule=None, extra=None):
+    """Write ``model`` (config, parameters, generator states), the ``optimizer`` and
+    ``schedule`` states and ``extra`` (any tree of dicts/lists/numbers/strings/arrays, e.g.
+    the epoch and the history) to ``path`` atomically. Returns ``path``.
+
+    ``model.config`` (a JSON-able dict), when the model has one, is stored so that
+    ``load_model(path)`` can rebuild the model with ``type(model).from_config(config)``.
+    """
+    path = os.fspath(path)
+    cls = type(model)
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": {"class": cls.__qualname__, "module": cls.__module__,
+                  "config": getattr(model, "config", None)},
+    }
+    arrays = {}
+    trees = {
+        "parameters": OrderedDict((n, p.data) for n, p in model.named_parameters()),
+        "optimizer": _state_or_none(optimizer),
+        "schedule": _state_or_none(schedule),
+        "rng": model_rng_states(model),
+        "extra": extra,
+    }
+    for name, tree in trees.items():
+        header[name] = _encode(tree, name, arrays)
+    header["model"]["config"] = _encode(header["model"]["config"], "config", arrays)
+    text = json.dumps(header, allow_nan=True)
+    arrays["header"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                               dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+# -- reading --------------------------------------------------------------------------------
+
+class Checkpoint:
+    """What ``load_checkpoint`` read from one file.
+
+    Attributes: ``path``; ``model_class`` and ``model_module`` (names); ``config`` (dict or
+    None); ``parameters`` (``OrderedDict`` name -> array); ``optimizer``, ``schedule``
+    (state dicts or None); ``rng`` (generator states); ``extra`` (whatever was saved).
+    """
+
+    def __init__(self, path, header, arrays):
+        self.path = path
+        model = header["model"]
+        self.model_class = model["class"]
+        self.model_module = model["module"]
+        self.config = _decode(model["config"], arrays)
+        self.parameters = OrderedDict(_decode(header["parameters"], arrays))
+        self.optimizer = _decode(header["optimizer"], arrays)
+        self.schedule = _decode(header["schedule"], arrays)
+        self.rng = _decode(header["rng"], arrays)
+        self.extra = _decode(header["extra"], arrays)
+
+    def check_model(self, model):
+        """Raise ValueError (naming this file) unless ``model`` has the checkpoint's class
+        name, config, parameter names, shapes and dtypes."""
+        problems = []
+        name = type(model).__qualname__
+        if name != self.model_class:
+            problems.append(f"checkpoint holds a {self.model_class}, the model is a {name}")
+        config = getattr(model, "config", None)
+        if config is not None and self.config is not None and config != self.config:
+            keys = sorted(set(config) | set(self.config))
+            diff = [f"{k}: saved {self.config.get(k)!r}, model {config.get(k)!r}"
+                    for k in keys if config.get(k) != self.config.get(k)]
+            problems.append("config differs (" + "; ".join(diff) + ")")
+        own = OrderedDict(model.named_parameters())
+        missing = [k for k in own if k not in self.parameters]
+        unexpected = [k for k in self.parameters if k not in own]
+        if missing:
+            problems.append(f"parameters missing from the checkpoint: {missing}")
+        if unexpected:
+            problems.append(f"parameters the model does not have: {unexpected}")
+        for k, p in own.items():
+            saved = self.parameters.get(k)
+            if saved is None:
+                continue
+            if saved.shape != p.data.shape:
+                problems.append(f"{k} has shape {saved.shape} in the checkpoint, "
+                                f"{p.data.shape} in the model")
+            elif saved.dtype != p.data.dtype:
+                problems.append(f"{k} has dtype {saved.dtype} in the checkpoint, "
+                                f"{p.data.dtype} in the model")
+        if problems:
+            raise ValueError(f"{self.path} does not match this model: " + "; ".join(problems))
+
+    def restore(self, model, optimizer=None, schedule=None, rng=True):
+        """Load the parameters (and generator states, with ``rng``) into ``model`` and the
+        saved states into ``optimizer`` and ``schedule``. Everything is checked first
+        (``check_model``); nothing is changed when a check fails."""
+        self.check_model(model)
+        if optimizer is not None and self.optimizer is None:
+            raise ValueError(f"{self.path} holds no optimizer state")
+        if schedule is not None and self.schedule is None:
+            raise ValueError(f"{self.path} holds no schedule state")
+        if rng:
+            _check_rng_states(model, self.rng, self.path)
+        model.load_state_dict(self.parameters)
+        if optimizer is not None:
+            optimizer.load_state_dict(self.optimizer)
+        if schedule is not None:
+            schedule.load_state_dict(self.schedule)
+        if rng:
+            set_model_rng_states(model, self.rng, source=self.path)
+        return model
+
+
+def load_checkpoint(path):
+    """Read a checkpoint written by ``save_checkpoint``; returns a ``Checkpoint``.
+
+    A file that is not an lstmx checkpoint (not an ``.npz``, truncated, no header, another
+    format) raises ValueError naming the file and what is wrong with it.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not an lstmx checkpoint: not a NumPy .npz (zip) file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise ValueError(f"{path} is not a readable lstmx checkpoint: {e}") from None
+    if "header" not in arrays:
+        raise ValueError(f"{path} is not an lstmx checkpoint: the .npz has no 'header' entry "
+                         f"(entries: {sorted(arrays)[:8]})")
+    try:
+        header = json.loads(arrays.pop("header").tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not an lstmx checkpoint: unreadable header ({e})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an lstmx checkpoint: header format is "
+                         f"{header.get('format') if isinstance(header, dict) else header!r}")
+    if header.get("version") != VERSION:
+        raise ValueError(f"{path}: checkpoint version {header.get('version')!r} is not "
+                         f"supported (this lstmx reads version {VERSION})")
+    try:
+        return Checkpoint(path, header, arrays)
+    except KeyError as e:
+        raise ValueError(f"{path} is a damaged lstmx checkpoint: missing entry {e}") from None
+
+
+def load_model(path):
+    """Rebuild the saved model with ``from_config(config)`` and load its parameters."""
+    ckpt = load_checkpoint(path)
+    if ckpt.config is None:
+        raise ValueError(f"{path} holds no model config; build the model yourself and call "
+                         "load_checkpoint(path).restore(model)")
+    try:
+        cls = getattr(importlib.import_module(ckpt.model_module), ckpt.model_class)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"{path}: cannot find the model class {ckpt.model_module}."
+                         f"{ckpt.model_class} ({e})") from None
+    model = cls.from_config(ckpt.config)
+    return ckpt.restore(model)

@@ -1,0 +1,411 @@
+"""Trainer: the loop around forward, loss, backward, clipping, the optimizer and the schedule.
+
+One training step (the batch protocol)::
+
+    batch = (inputs, targets) or (inputs, targets, mask)
+    out = model(*inputs)                    # inputs: an array, or a tuple of positional args
+    value = loss.forward(out, targets[, mask])
+    model.backward(loss.backward())
+    clip_grad_norm(model.parameters(), clip_norm)     # when clip_norm is set
+    optimizer.step(); model.zero_grad()
+
+A model that needs something else defines ``train_step(batch, loss) -> (loss_value,
+num_tokens)`` (forward and backward, no optimizer step) and, for validation,
+``eval_step(batch, loss) -> (loss_value, num_tokens)``; the Trainer calls them when present.
+
+Per epoch: a progress bar (tqdm: running loss, tokens/s, ETA), validation (loss and
+``metrics``), the schedule, early stopping, a checkpoint, and a record appended to
+``history``. Example::
+
+    >>> trainer = Trainer(model, Adam(model.parameters(), lr=1e-3), MSELoss(), clip_norm=1.0,
+    ...                   early_stopping=EarlyStopping("val_loss", patience=3),
+    ...                   checkpoint_path="run.npz")
+    >>> history = trainer.fit(train_batches, val_batches, epochs=20)
+    >>> history[-1]["val_loss"]
+
+Resuming: build the same model, optimizer and schedule, then ``trainer.resume("run.npz")``
+and ``fit(..., epochs=20)`` again: it trains the remaining epochs and ends with exactly the
+parameters of an uninterrupted run (same seeds, same batches per epoch).
+"""
+
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from ..optim import ReduceLROnPlateau, clip_grad_norm
+from .checkpoint import load_checkpoint, save_checkpoint
+
+__all__ = ["Trainer", "EarlyStopping"]
+
+
+class EarlyStopping:
+    """Stop training when ``monitor`` has not improved for ``patience`` epochs.
+
+    Args:
+        monitor: "val_loss", "train_loss" or the name of a validation metric.
+        mode: "min" (lower is better) or "max".
+        patience: epochs without improvement before stopping (>= 1).
+        min_delta: an improvement must beat the best value by more than this.
+        restore_best: keep a copy of the parameters of the best epoch and load them into
+            the model when ``fit`` ends (otherwise the last epoch's parameters stay).
+
+    Attributes ``best``, ``best_epoch`` (1-based), ``bad_epochs``.
+    """
+
+    def __init__(self, monitor="val_loss", mode="min", patience=5, min_delta=0.0,
+                 restore_best=False):
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if not isinstance(patience, (int, np.integer)) or patience < 1:
+            raise ValueError(f"patience must be a positive integer, got {patience!r}")
+        if min_delta < 0:
+            raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
+        self.monitor = str(monitor)
+        self.mode = mode
+        self.patience = int(patience)
+        self.min_delta = float(min_delta)
+        self.restore_best = bool(restore_best)
+        self.best = None
+        self.best_epoch = None
+        self.bad_epochs = 0
+
+    def update(self, value, epoch):
+        """Record ``value`` of 1-based ``epoch``; True when it is a new best."""
+        value = float(value)
+        if self.best is None:
+            better = True
+        elif self.mode == "min":
+            better = value < self.best - self.min_delta
+        else:
+            better = value > self.best + self.min_delta
+        if better:
+            self.best, self.best_epoch, self.bad_epochs = value, int(epoch), 0
+        else:
+            self.bad_epochs += 1
+        return better
+
+    @property
+    def should_stop(self):
+        """True once ``patience`` epochs in a row brought no improvement."""
+        return self.bad_epochs >= self.patience
+
+    def state_dict(self):
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state):
+        self.best = state["best"]
+        self.best_epoch = state["best_epoch"]
+        self.bad_epochs = int(state["bad_epochs"])
+
+
+def _unpack(batch):
+    """(inputs tuple, targets, mask or None) of one batch."""
+    if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
+        raise TypeError("a batch must be a tuple (inputs, targets) or (inputs, targets, mask), "
+                        f"got {type(batch).__name__}"
+                        + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else ""))
+    inputs, targets = batch[0], batch[1]
+    mask = batch[2] if len(batch) == 3 else None
+    if not isinstance(inputs, tuple):
+        inputs = (inputs,)
+    return inputs, targets, mask
+
+
+def _count_tokens(targets, mask, loss):
+    """Terms of a batch's mean loss: the loss's ``num_tokens`` after its forward (lstmx
+    losses set it); else the mask's True entries; else one per class id (integer targets)
+    or per target vector (float targets, last axis = features)."""
+    n = getattr(loss, "num_tokens", None)
+    if n is not None:
+        return int(n)
+    if mask is not None:
+        return int(np.count_nonzero(mask))
+    t = np.asarray(targets)
+    if t.dtype.kind in "iub" or t.ndim < 2:
+        return int(t.size)
+    return int(t.size // t.shape[-1])
+
+
+class Trainer:
+    """Fit a model with an optimizer and a loss (see the module docstring for the step).
+
+    Args:
+        model: a Module (forward/backward) or one with ``train_step``/``eval_step``.
+        optimizer: an ``lstmx.optim`` optimizer over the model's parameters.
+        loss: an ``lstmx.train`` loss (``forward(out, targets[, mask]) -> float``,
+            ``backward() -> dout``).
+        clip_norm: clip the global gradient norm to this value before each step (None: off).
+        schedule: an ``lstmx.optim`` LR schedule. ``ReduceLROnPlateau`` is stepped once per
+            epoch with the validation loss (the training loss without validation data); any
+            other schedule is stepped after every epoch (``schedule_interval="epoch"``) or
+            after every optimizer step (``"batch"``, e.g. ``CosineWarmupLR``).
+        metrics: ``{"name": fn(model, val_batches) -> float}``, computed after each epoch's
+            validation with the model in eval mode.
+        early_stopping: an ``EarlyStopping`` (or a dict of its arguments).
+        checkpoint_path: write a checkpoint there after every epoch (atomically).
+        seed: seeds ``self.rng``, which shuffles list-of-batches training data each epoch.
+        shuffle: shuffle the order of the batches when ``train_batches`` is a list.
+        progress: show a tqdm progress bar (on stderr) and print a line per epoch (stdout).
+
+    Attributes: ``history`` (list of per-epoch dicts: ``epoch`` (1-based), ``train_loss``,
+    ``val_loss`` (None without validation), ``lr`` (of the epoch's last step),
+    ``tokens_per_s`` (training only), ``seconds`` (training + validation), ``metrics``);
+    ``epoch`` (epochs completed); ``stopped_early``; ``best_state`` (the best epoch's
+    parameters, with ``EarlyStopping(restore_best=True)``).
+    """
+
+    def __init__(self, model, optimizer, loss, clip_norm=None, schedule=None,
+                 schedule_interval="epoch", metrics=None, early_stopping=None,
+                 checkpoint_path=None, seed=0, shuffle=True, progress=True):
+        if clip_norm is not None and not clip_norm > 0:
+            raise ValueError(f"clip_norm must be positive or None, got {clip_norm!r}")
+        if schedule_interval not in ("epoch", "batch"):
+            raise ValueError(f"schedule_interval must be 'epoch' or 'batch', "
+                             f"got {schedule_interval!r}")
+        if isinstance(schedule, ReduceLROnPlateau) and schedule_interval != "epoch":
+            raise ValueError("ReduceLROnPlateau is stepped once per epoch with the validation "
+                             "loss; use schedule_interval='epoch'")
+        if isinstance(early_stopping, dict):
+            early_stopping = EarlyStopping(**early_stopping)
+        if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
+            raise TypeError("early_stopping must be an EarlyStopping, a dict of its arguments "
+                            f"or None, got {type(early_stopping).__name__}")
+        metrics = dict(metrics or {})
+        for name, fn in metrics.items():
+            if not callable(fn):
+                raise TypeError(f"metrics[{name!r}] must be a function fn(model, batches)")
+        self.model = model
+        self.optimizer = optimizer
+        self.loss = loss
+        self.clip_norm = clip_norm
+        self.schedule = schedule
+        self.schedule_interval = schedule_interval
+        self.metrics = metrics
+        self.early_stopping = early_stopping
+        self.checkpoint_path = checkpoint_path
+        self.rng = np.random.default_rng(seed)
+        self.shuffle = bool(shuffle)
+        self.progress = bool(progress)
+        self.epoch = 0
+        self.history = []
+        self.stopped_early = False
+        self.best_state = None
+
+    # -- one epoch ---------------------------------------------------------------------
+
+    def _epoch_batches(self, batches, epoch):
+        """The batches of one epoch: ``batches(epoch)`` for a callable; a list/tuple in an
+        order shuffled by ``self.rng`` (with ``shuffle``); another iterable as it is."""
+        if callable(batches):
+            return batches(epoch)
+        if self.shuffle and isinstance(batches, (list, tuple)):
+            return [batches[i] for i in self.rng.permutation(len(batches))]
+        return batches
+
+    def _train_step(self, batch):
+        train_step = getattr(self.model, "train_step", None)
+        if train_step is not None:
+            value, tokens = train_step(batch, self.loss)
+            return float(value), int(tokens)
+        inputs, targets, mask = _unpack(batch)
+        out = self.model(*inputs)
+        value = (self.loss.forward(out, targets) if mask is None
+                 else self.loss.forward(out, targets, mask))
+        self.model.backward(self.loss.backward())
+        return float(value), _count_tokens(targets, mask, self.loss)
+
+    def _train_epoch(self, batches, epoch, epochs):
+        """Train on one epoch's batches; returns (mean loss per token, tokens, lr, seconds)."""
+        self.model.train()
+        self.model.zero_grad()
+        params = self.model.parameters()
+        total = len(batches) if hasattr(batches, "__len__") else None
+        bar = tqdm(total=total, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+                   disable=not self.progress, leave=False, dynamic_ncols=True)
+        loss_sum, tokens, lr = 0.0, 0, self.optimizer.lr
+        start = time.perf_counter()
+        try:
+            for i, batch in enumerate(batches):
+                value, n = self._train_step(batch)
+                if not np.isfinite(value):
+                    raise FloatingPointError(f"the loss is {value} at epoch {epoch + 1}, batch "
+                                             f"{i}; lower the learning rate or set clip_norm")
+                if self.clip_norm is not None:
+                    clip_grad_norm(params, self.clip_norm)
+                lr = self.optimizer.lr
+                self.optimizer.step()
+                self.model.zero_grad()
+                if self.schedule is not None and self.schedule_interval == "batch":
+                    self.schedule.step()
+                loss_sum += value * n
+                tokens += n
+                elapsed = time.perf_counter() - start
+                bar.set_postfix(loss=f"{loss_sum / max(tokens, 1):.4f}",
+                                tok_s=f"{tokens / max(elapsed, 1e-9):,.0f}", refresh=False)
+                bar.update()
+            bar.refresh()   # the epoch's final figures, however fast it went
+        finally:
+            bar.close()
+        if tokens == 0:
+            raise ValueError(f"epoch {epoch + 1} had no training batches (or no target tokens)")
+        return loss_sum / tokens, tokens, lr, time.perf_counter() - start
+
+    # -- validation --------------------------------------------------------------------
+
+    def evaluate(self, batches):
+        """Mean loss per token over ``batches`` (model in eval mode) and every metric:
+        ``{"loss": float, "<metric>": float, ...}``. The model is back in training mode
+        afterwards."""
+        batches = list(batches(self.epoch) if callable(batches) else batches)
+        self.model.eval()
+        try:
+            loss_sum, tokens = 0.0, 0
+            eval_step = getattr(self.model, "eval_step", None)
+            for batch in batches:
+                if eval_step is not None:
+                    value, n = eval_step(batch, self.loss)
+                else:
+                    inputs, targets, mask = _unpack(batch)
+                    out = self.model(*inputs)
+                    value = (self.loss.forward(out, targets) if mask is None
+                             else self.loss.forward(out, targets, mask))
+                    n = _count_tokens(targets, mask, self.loss)
+                loss_sum += float(value) * n
+                tokens += int(n)
+            result = {"loss": loss_sum / tokens if tokens else None}
+            for name, fn in self.metrics.items():
+                result[name] = float(fn(self.model, batches))
+        finally:
+            self.model.train()
+        return result
+
+    # -- after each epoch --------------------------------------------------------------
+
+    def _monitored(self, record, name):
+        if name in ("train_loss", "val_loss"):
+            value = record[name]
+        else:
+            value = record["metrics"].get(name)
+        if value is None:
+            have = ["train_loss"] + (["val_loss"] if record["val_loss"] is not None else [])
+            raise ValueError(f"cannot monitor {name!r}: this epoch has "
+                             f"{have + sorted(record['metrics'])} (validation metrics need "
+                             "val_batches)")
+        return value
+
+    def _end_of_epoch(self, record):
+        """Schedule step, early stopping and best parameters after ``record``'s epoch."""
+        if self.schedule is not None:
+            if isinstance(self.schedule, ReduceLROnPlateau):
+                key = "val_loss" if record["val_loss"] is not None else "train_loss"
+                self.schedule.step(record[key])
+            elif self.schedule_interval == "epoch":
+                self.schedule.step()
+        es = self.early_stopping
+        if es is not None:
+            improved = es.update(self._monitored(record, es.monitor), record["epoch"])
+            if improved and es.restore_best:
+                self.best_state = self.model.state_dict()
+            self.stopped_early = es.should_stop
+
+    def _report(self, record):
+        parts = [f"epoch {record['epoch']}", f"train_loss {record['train_loss']:.4f}"]
+        if record["val_loss"] is not None:
+            parts.append(f"val_loss {record['val_loss']:.4f}")
+        parts += [f"{k} {v:.4g}" for k, v in record["metrics"].items()]
+        parts += [f"lr {record['lr']:.3g}", f"{record['tokens_per_s']:,.0f} tok/s",
+                  f"{record['seconds']:.1f} s"]
+        tqdm.write("  ".join(parts))
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def fit(self, train_batches, val_batches=None, epochs=1):
+        """Train until ``epochs`` epochs are complete (counting epochs done before a
+        ``resume``), or until early stopping; returns ``history``.
+
+        ``train_batches``: a list of batches (shuffled each epoch with ``self.rng`` when
+        ``shuffle``), a callable ``epoch -> iterable of batches`` (epoch 0-based; for an
+        exact resume it must give the same batches for the same epoch), or a re-iterable.
+        ``val_batches``: a list, a callable ``epoch -> iterable``, or None (no validation).
+        """
+        if not isinstance(epochs, (int, np.integer)) or epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+        if (not callable(train_batches) and iter(train_batches) is train_batches
+                and epochs - self.epoch > 1):
+            raise TypeError("train_batches is a one-shot iterator; pass a list or a callable "
+                            "epoch -> batches to train more than one epoch")
+        for epoch in range(self.epoch, epochs):
+            if self.stopped_early:
+                break
+            start = time.perf_counter()
+            batches = self._epoch_batches(train_batches, epoch)
+            train_loss, tokens, lr, train_seconds = self._train_epoch(batches, epoch, epochs)
+            record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": None, "lr": lr,
+                      "tokens_per_s": tokens / max(train_seconds, 1e-9), "seconds": None,
+                      "metrics": {}}
+            if val_batches is not None:
+                val = self.evaluate(val_batches(epoch) if callable(val_batches) else val_batches)
+                record["val_loss"] = val.pop("loss")
+                record["metrics"] = val
+            self._end_of_epoch(record)
+            record["seconds"] = time.perf_counter() - start
+            self.history.append(record)
+            self.epoch = epoch + 1
+            if self.checkpoint_path is not None:
+                self.save(self.checkpoint_path)
+            if self.progress:
+                self._report(record)
+        es = self.early_stopping
+        if es is not None and es.restore_best and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return self.history
+
+    # -- checkpoints -------------------------------------------------------------------
+
+    def save(self, path):
+        """Write a checkpoint with everything ``resume`` needs: model (config, parameters,
+        generators), optimizer, schedule, this trainer's epoch, history, generator,
+        early-stopping state and best parameters."""
+        es = self.early_stopping
+        trainer = {
+            "epoch": self.epoch,
+            "history": self.history,
+            "rng": self.rng.bit_generator.state,
+            "early_stopping": None if es is None else es.state_dict(),
+            "best_state": None if self.best_state is None else dict(self.best_state),
+            "stopped_early": self.stopped_early,
+        }
+        return save_checkpoint(path, self.model, self.optimizer, self.schedule,
+                               extra={"trainer": trainer})
+
+    def resume(self, path):
+        """Load a checkpoint written by ``save`` (or during ``fit``) into this trainer's
+        model, optimizer and schedule, and restore the trainer's own state; returns self.
+
+        The model must have the checkpoint's architecture (ValueError naming the file and the
+        mismatch otherwise). Call ``fit`` with the same total ``epochs`` to continue.
+        """
+        ckpt = load_checkpoint(path)
+        ckpt.check_model(self.model)
+        state = ckpt.extra.get("trainer") if isinstance(ckpt.extra, dict) else None
+        if state is None:
+            raise ValueError(f"{ckpt.path} was not written by a Trainer (no trainer state); "
+                             "use load_checkpoint(path).restore(model) to load the weights")
+        if (self.early_stopping is None) != (state["early_stopping"] is None):
+            raise ValueError(f"{ckpt.path}: early stopping was "
+                             f"{'off' if state['early_stopping'] is None else 'on'} in the "
+                             "saved run; configure this trainer the same way")
+        if self.schedule is None and ckpt.schedule is not None:
+            raise ValueError(f"{ckpt.path}: the saved run had an LR schedule "
+                             f"({ckpt.schedule.get('type', 'unknown type')}); pass the same "
+                             "schedule to this trainer")
+        ckpt.restore(self.model, self.optimizer, self.schedule)
+        self.epoch = int(state["epoch"])
+        self.history = list(state["history"])
+        self.rng.bit_generator.state = state["rng"]
+        if self.early_stopping is not None:
+            self.early_stopping.load_state_dict(state["early_stopping"])
+        self.best_state = state["best_state"]
+        self.stopped_early = bool(state["stopped_early"])
+        return self

@@ -1,0 +1,195 @@
+"""Checkpoints: round trips, clear errors for wrong files, atomic writes."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import lstmx
+from lstmx.nn import Dropout, Linear, SequenceModel
+from lstmx.optim import Adam, StepLR
+from lstmx.train.checkpoint import (load_checkpoint, load_model, model_rng_states,
+                                    save_checkpoint, set_model_rng_states)
+
+
+class Net(lstmx.Module):
+    """LSTM (2 layers, dropout between them) + Dropout + Linear: generators in two places."""
+
+    def __init__(self, hidden=6, seed=0):
+        super().__init__()
+        self.config = {"hidden": hidden}
+        self.lstm = lstmx.LSTM(3, hidden, num_layers=2, dropout=0.3, seed=seed)
+        self.drop = Dropout(0.2, seed=seed + 1)
+        self.head = Linear(hidden, 2, seed=seed + 2)
+
+    def forward(self, x):
+        y, _ = self.lstm(x)
+        return self.head(self.drop(y))
+
+    def backward(self, dout):
+        return self.lstm.backward(self.drop.backward(self.head.backward(dout)))[0]
+
+
+def trained(seed=0, steps=3):
+    """A Net, its Adam and StepLR after a few steps (so every state is non-trivial)."""
+    net = Net(seed=seed)
+    opt = Adam(net.parameters(), lr=1e-2)
+    sched = StepLR(opt, step_size=2, gamma=0.5)
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        out = net(rng.standard_normal((4, 5, 3)).astype(np.float32))
+        net.backward(np.ones_like(out))
+        opt.step()
+        sched.step()
+        net.zero_grad()
+    return net, opt, sched
+
+
+def test_round_trip(tmp_path):
+    net, opt, sched = trained(seed=0)
+    path = tmp_path / "run.npz"
+    extra = {"epoch": 3, "pair": (1, 2.5), "table": [{"a": None, "b": np.arange(4)}]}
+    save_checkpoint(path, net, opt, sched, extra=extra)
+
+    other, opt2, sched2 = trained(seed=7, steps=1)
+    ckpt = load_checkpoint(path)
+    ckpt.restore(other, opt2, sched2)
+    for (name, p), q in zip(net.named_parameters(), other.parameters()):
+        np.testing.assert_array_equal(q.data, p.data, err_msg=name)
+    assert opt2.step_count == opt.step_count and opt2.lr == opt.lr
+    for key, value in opt.state_dict()["state"].items():
+        np.testing.assert_array_equal(opt2.state_dict()["state"][key], value, err_msg=key)
+    assert sched2.state_dict() == sched.state_dict()
+    # the generators continue identically
+    assert set(model_rng_states(other)) == {"lstm._dropout_rng", "drop.rng"}
+    np.testing.assert_array_equal(other.drop.rng.random(5), net.drop.rng.random(5))
+    np.testing.assert_array_equal(other.lstm._dropout_rng.random(5),
+                                  net.lstm._dropout_rng.random(5))
+    assert ckpt.extra["epoch"] == 3 and ckpt.extra["pair"] == (1, 2.5)
+    assert ckpt.extra["table"][0]["a"] is None
+    np.testing.assert_array_equal(ckpt.extra["table"][0]["b"], np.arange(4))
+    assert ckpt.config == {"hidden": 6}
+
+
+def test_rng_states_hook():
+    class Custom(lstmx.Module):
+        def __init__(self):
+            super().__init__()
+            self.gen = np.random.default_rng(0)
+
+        def rng_states(self):
+            return {"noise": self.gen.bit_generator.state}
+
+        def set_rng_states(self, states):
+            self.gen.bit_generator.state = states["noise"]
+
+    a, b = Custom(), Custom()
+    a.gen.random(3)
+    states = model_rng_states(a)
+    assert list(states) == ["noise"]
+    set_model_rng_states(b, states)
+    assert a.gen.random() == b.gen.random()
+    with pytest.raises(ValueError, match="missing"):
+        set_model_rng_states(b, {})
+
+
+def test_load_model_rebuilds_from_config(tmp_path):
+    config = {"cell": "gru", "input_size": 2, "hidden_size": 5, "num_layers": 2,
+              "output_size": 3, "seed": 1}
+    model = SequenceModel(config)
+    path = save_checkpoint(tmp_path / "m.npz", model)
+    again = load_model(path)
+    assert type(again) is SequenceModel and again.config == model.config
+    x = np.random.default_rng(0).standard_normal((4, 2, 2)).astype(np.float32)
+    np.testing.assert_array_equal(again(x), model(x))
+
+
+def test_other_architecture_is_a_clear_error(tmp_path):
+    net, opt, _ = trained()
+    path = save_checkpoint(tmp_path / "run.npz", net, opt)
+    ckpt = load_checkpoint(path)
+    with pytest.raises(ValueError, match=r"run\.npz.*lstm\.weight_hh_l0 has shape"):
+        ckpt.restore(Net(hidden=8))
+    with pytest.raises(ValueError, match=r"run\.npz.*checkpoint holds a Net, the model is a LSTM"):
+        ckpt.restore(lstmx.LSTM(3, 6))
+    cfg = tmp_path / "cfg.npz"
+    save_checkpoint(cfg, SequenceModel({"cell": "lstm", "input_size": 2, "hidden_size": 4,
+                                        "dropout": 0.0}))
+    with pytest.raises(ValueError, match=r"cfg\.npz.*config differs.*dropout"):
+        load_checkpoint(cfg).restore(SequenceModel({"cell": "lstm", "input_size": 2,
+                                                    "hidden_size": 4, "dropout": 0.5}))
+    # nothing was written by the failed restores
+    fresh = Net(hidden=8)
+    before = fresh.state_dict()
+    with pytest.raises(ValueError):
+        ckpt.restore(fresh)
+    for k, v in fresh.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_not_a_checkpoint(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match=r"notes\.txt is not an lstmx checkpoint"):
+        load_checkpoint(text)
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, a=np.ones(3))
+    with pytest.raises(ValueError, match=r"plain\.npz is not an lstmx checkpoint.*header"):
+        load_checkpoint(plain)
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, header=np.frombuffer(b'{"format": "other"}', np.uint8))
+    with pytest.raises(ValueError, match=r"foreign\.npz is not an lstmx checkpoint"):
+        load_checkpoint(foreign)
+    net, _, _ = trained()
+    good = save_checkpoint(tmp_path / "good.npz", net)
+    data = open(good, "rb").read()
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(data[:len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.npz"):
+        load_checkpoint(cut)
+    with pytest.raises(FileNotFoundError, match="missing"):
+        load_checkpoint(tmp_path / "missing.npz")
+
+
+WRITER = """
+import sys
+import numpy as np
+import lstmx
+from lstmx.train.checkpoint import save_checkpoint
+path = sys.argv[1]
+model = lstmx.LSTM(3, 4, seed=0)
+big = np.zeros(12_000_000, np.float32)    # 48 MB: a save takes a while
+for i in range(1000):
+    model.weight_hh_l0.data[...] = i
+    big[:] = i
+    save_checkpoint(path, model, extra={"i": i, "big": big})
+    print(i, flush=True)
+"""
+
+
+def test_killed_during_save_leaves_previous_checkpoint(tmp_path):
+    path = tmp_path / "run.npz"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "0"   # a first checkpoint is complete
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:             # wait for the next save to be under way
+            if any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):
+                break
+            time.sleep(0.0005)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir()), \
+        "the writer was not caught in the middle of a save"
+    ckpt = load_checkpoint(path)
+    i = ckpt.extra["i"]
+    assert np.all(ckpt.parameters["weight_hh_l0"] == i)
+    assert ckpt.extra["big"].shape == (12_000_000,) and ckpt.extra["big"][-1] == i
