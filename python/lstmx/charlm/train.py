@@ -1,0 +1,108 @@
+"""Train a CharLM for a fixed wall-clock budget with ``lstmx.train.Trainer``.
+
+An epoch is one pass of truncated BPTT over the training text (``BPTTBatches``, window
+boundaries shifted by a seeded offset each epoch), cut short when the time is up; after
+every epoch the Trainer validates (loss in nats and ``bpc``). Training stops early when the
+validation loss has not improved for ``patience`` epochs (a small text is learnt by heart
+long before the time is up), and the model ends with the parameters of its best epoch. With
+``checkpoint_path`` a checkpoint is written after every epoch and, at the end, one of the
+best epoch; ``lstmx.train.load_model`` turns it back into the CharLM.
+"""
+
+import math
+import time
+
+import numpy as np
+
+from ..optim import Adam
+from ..train.losses import CrossEntropyLoss
+from ..train.trainer import EarlyStopping, Trainer
+from .dataset import BPTTBatches
+from .evaluate import bpc_metric
+
+__all__ = ["split_ids", "train_for", "uniform_bpc"]
+
+
+def split_ids(ids, val_fraction):
+    """(train ids, validation ids): the last ``val_fraction`` of the stream held out."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
+    cut = int(round(len(ids) * (1.0 - val_fraction)))
+    return ids[:cut], ids[cut:]
+
+
+class _UntilDeadline:
+    """The windows of ``batches`` until ``deadline`` (perf_counter seconds); always the
+    first one, so that an epoch is never empty. ``len()`` is the full pass (for the bar)."""
+
+    def __init__(self, batches, deadline):
+        self.batches, self.deadline = batches, deadline
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        for i, window in enumerate(self.batches):
+            if i and time.perf_counter() >= self.deadline:
+                return
+            yield window
+
+
+def train_for(model, train_ids, val_ids, seconds, batch_size=32, seq_len=100, lr=2e-3,
+              clip_norm=5.0, patience=3, checkpoint_path=None, seed=0, progress=True):
+    """Train ``model`` (a ``CharLM``) with Adam for about ``seconds`` of wall-clock time.
+
+    Args:
+        train_ids, val_ids: int arrays (N,) of encoded text (``CharVocab.encode``).
+        seconds: the training budget; the epoch running when it ends stops at the next
+            window, then validates.
+        batch_size (B), seq_len (T): windows of ``BPTTBatches``. The validation stream uses
+            fewer rows when it is too short for B rows of T steps.
+        lr, clip_norm: Adam's learning rate and the global gradient-norm clip.
+        patience: stop after this many epochs without a lower validation loss.
+        checkpoint_path: write a checkpoint there after every epoch (None: don't).
+        seed: seeds the epoch offsets and the Trainer.
+        progress: progress bar and one line per epoch.
+
+    Returns:
+        The ``Trainer``: ``trainer.history`` has one record per epoch (``metrics["bpc"]``:
+        validation bits per character), ``trainer.early_stopping.best_epoch`` (1-based) is
+        the epoch whose parameters the model holds, ``trainer.stopped_early`` says whether
+        the patience ran out before the time did.
+    """
+    if not seconds > 0:
+        raise ValueError(f"seconds must be positive, got {seconds!r}")
+    val_rows = max(1, min(batch_size, (len(val_ids) - 1) // seq_len))
+    val = BPTTBatches(val_ids, val_rows, seq_len)
+    trainer = Trainer(model, Adam(model.parameters(), lr=lr), CrossEntropyLoss(),
+                      clip_norm=clip_norm, metrics={"bpc": bpc_metric},
+                      early_stopping=EarlyStopping("val_loss", patience=patience),
+                      checkpoint_path=checkpoint_path, seed=seed, progress=progress)
+    rng = np.random.default_rng(seed)
+    offsets = []
+    # an offset skips characters at the start; keep at least one step per row after it
+    max_offset = min(seq_len, len(train_ids) - batch_size)
+    deadline = time.perf_counter() + seconds
+
+    def epoch_windows(epoch):
+        while len(offsets) <= epoch:
+            offsets.append(int(rng.integers(max_offset)) if max_offset > 1 else 0)
+        return _UntilDeadline(BPTTBatches(train_ids, batch_size, seq_len, offsets[epoch]),
+                              deadline)
+
+    best_state = None
+    while time.perf_counter() < deadline and not trainer.stopped_early:
+        trainer.fit(epoch_windows, val, epochs=trainer.epoch + 1)
+        if trainer.early_stopping.best_epoch == trainer.epoch:
+            best_state = model.state_dict()
+    if trainer.early_stopping.best_epoch != trainer.epoch:
+        model.load_state_dict(best_state)
+        if checkpoint_path is not None:
+            trainer.save(checkpoint_path)
+    return trainer
+
+
+def uniform_bpc(vocab_size):
+    """Bits per character of a model that guesses uniformly among ``vocab_size``: the
+    score to beat."""
+    return math.log2(vocab_size)
