@@ -15,6 +15,7 @@ The unknown-character id is never produced.
 import numpy as np
 
 from ..nn.cells import GRUCell, LSTMCell, RNNCell
+from ..threads import one_numpy_blas_thread
 
 __all__ = ["sample", "step_cells", "choose"]
 
@@ -70,6 +71,7 @@ def choose(logits, temperature, top_k, rng, banned=None):
     return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(p) - 1))
 
 
+@one_numpy_blas_thread
 def sample(model, length=200, prime="", temperature=1.0, top_k=None, seed=None):
     """Generate ``length`` characters after ``prime`` with ``model`` (a ``CharLM``).
 

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from ..optim import ReduceLROnPlateau, clip_grad_norm
 from .checkpoint import load_checkpoint, save_checkpoint
+from ..threads import one_numpy_blas_thread
 
 __all__ = ["Trainer", "EarlyStopping"]
 
@@ -253,6 +254,7 @@ class Trainer:
 
     # -- validation --------------------------------------------------------------------
 
+    @one_numpy_blas_thread
     def evaluate(self, batches):
         """Mean loss per token over ``batches`` (model in eval mode) and every metric:
         ``{"loss": float, "<metric>": float, ...}``. The model is back in training mode
@@ -320,6 +322,7 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------
 
+    @one_numpy_blas_thread
     def fit(self, train_batches, val_batches=None, epochs=1):
         """Train until ``epochs`` epochs are complete (counting epochs done before a
         ``resume``), or until early stopping; returns ``history``.
