@@ -143,8 +143,22 @@ def test_unsupported_inputs_are_named():
         to_torch(type("SequenceThing", (), {})())
     with pytest.raises(TypeError, match="float16"):
         from_torch(torch.nn.GRU(3, 4).half())
-    with pytest.raises(ValueError, match="proj_size"):
-        from_torch(torch.nn.LSTM(3, 4, proj_size=2))
+    with pytest.raises(ValueError, match="ln_cell_bias_l0"):
+        to_torch(lstmx.LSTM(3, 4, layer_norm=True))
+
+
+def test_projected_lstm_round_trip(rng):
+    module = torch.nn.LSTM(3, 5, proj_size=2, num_layers=2, bidirectional=True).double()
+    layer = from_torch(module)
+    assert layer.proj_size == 2
+    x = rng.standard_normal((4, 2, 3))
+    y, (h, c) = layer(x)
+    ty, (th, tc) = module(torch.from_numpy(x))
+    assert_close("y", y, ty.detach().numpy(), 1e-10)
+    assert_close("h_n", h, th.detach().numpy(), 1e-10)
+    back = to_torch(layer)
+    for k, v in module.state_dict().items():
+        np.testing.assert_array_equal(back.state_dict()[k].numpy(), v.numpy(), err_msg=k)
 
 
 def test_missing_torch_says_how_to_install(monkeypatch):

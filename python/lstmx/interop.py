@@ -57,7 +57,7 @@ _RECURRENT = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", 
               "bidirectional")
 _CELL = ("input_size", "hidden_size", "bias")
 _KINDS = {
-    "LSTM": (LSTM, _RECURRENT),
+    "LSTM": (LSTM, _RECURRENT + ("proj_size",)),
     "GRU": (GRU, _RECURRENT),
     "RNN": (RNN, _RECURRENT + ("nonlinearity",)),
     "LSTMCell": (LSTMCell, _CELL),
@@ -103,16 +103,13 @@ def from_torch(module):
 
     Returns:
         The matching lstmx layer (table in the module docstring), dtype float32 or float64
-        like the weights, in training mode. Raises TypeError for other modules or dtypes and
-        ValueError for options lstmx lacks (LSTM ``proj_size``).
+        like the weights, in training mode (LSTM ``proj_size`` included). Raises TypeError
+        for other modules or dtypes.
     """
     torch = _import_torch()
     classes = {name: getattr(torch.nn, name) for name in _KINDS}
     kind = _kind_of(module, classes)
     cls, names = _KINDS[kind]
-    if getattr(module, "proj_size", 0):
-        raise ValueError(f"torch.nn.LSTM with proj_size={module.proj_size} has no lstmx "
-                         "equivalent (lstmx.LSTM has no projection)")
     state = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
     dtype = _numpy_dtype(torch, next(iter(module.state_dict().values())).dtype,
                          f"torch.nn.{kind}")
