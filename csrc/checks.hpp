@@ -23,6 +23,15 @@ inline std::vector<long> shape_of(const py::array& a) {
   return std::vector<long>(a.shape(), a.shape() + a.ndim());
 }
 
+// Whether two dtypes are the same native-byte-order type. Not `a.is(b)`: an array that went
+// through pickle (multiprocessing, joblib) carries an equal dtype that is another object.
+inline bool same_dtype(const py::dtype& a, const py::dtype& b) {
+  return a.num() == b.num() && a.attr("isnative").cast<bool>() && b.attr("isnative").cast<bool>();
+}
+
+template <class T>
+inline bool is_dtype(const py::dtype& a) { return same_dtype(a, py::dtype::of<T>()); }
+
 // The array `obj` (argument `name`) with dtype `dt`, C-contiguous, shape `shape`
 // (described to the user as `dims`, e.g. "(B, H)").
 inline py::array checked(const py::handle& obj, const char* name, const py::dtype& dt,
@@ -31,7 +40,7 @@ inline py::array checked(const py::handle& obj, const char* name, const py::dtyp
     throw py::type_error(std::string(name) + " must be a numpy.ndarray, got " +
                          std::string(py::str(obj.get_type().attr("__name__"))));
   py::array a = py::reinterpret_borrow<py::array>(obj);
-  if (!a.dtype().is(dt))
+  if (!same_dtype(a.dtype(), dt))
     throw py::type_error(std::string(name) + " has dtype " + std::string(py::str(a.dtype())) +
                          ", expected " + std::string(py::str(dt)) +
                          " (the dtype of x); lstmx does not cast silently");

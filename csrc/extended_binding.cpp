@@ -5,6 +5,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "checks.hpp"
@@ -75,7 +77,7 @@ Checked check_all(const std::string& cell, py::object x_o, const py::dict& param
   }
   py::array x = need_array(x_o, "x", 3);
   c.dt = x.dtype();
-  if (!c.dt.is(py::dtype::of<float>()) && !c.dt.is(py::dtype::of<double>()))
+  if (!is_dtype<float>(c.dt) && !is_dtype<double>(c.dt))
     throw py::type_error("x has dtype " + std::string(py::str(c.dt)) + ", expected float32 or float64");
   c.T = x.shape(0); c.B = x.shape(1); c.I = x.shape(2);
   if (c.T < 1 || c.B < 1 || c.I < 1)
@@ -105,6 +107,8 @@ Checked check_all(const std::string& cell, py::object x_o, const py::dict& param
       if (!params.contains(k)) throw py::value_error(std::string("layer_norm needs params['") + k + "']");
       put(k, {GH}, "(G*H,)");
     }
+    if (c.kind != CellKind::lstm && (params.contains("ln_c_w") || params.contains("ln_c_b")))
+      throw py::value_error("ln_c_w and ln_c_b (the cell-state layer norm) belong to LSTM only");
     if (c.kind == CellKind::lstm)
       for (const char* k : {"ln_c_w", "ln_c_b"}) {
         if (!params.contains(k)) throw py::value_error(std::string("layer_norm needs params['") + k + "']");
@@ -144,6 +148,9 @@ ExtLayer<S> layer_of(const Checked& c, const std::string& act, double act_param,
   a.T = c.T; a.B = c.B; a.I = c.I; a.H = c.H; a.R = c.R; a.G = c.G;
   a.opt.act = parse_act(act, false);
   a.opt.rec = parse_act(rec, true);
+  if ((a.opt.act == Act::leaky_relu || a.opt.act == Act::elu) && !(act_param >= 0 && std::isfinite(act_param)))
+    throw py::value_error("activation_param must be finite and >= 0 for leaky_relu and elu, got " +
+                          std::to_string(act_param));
   a.opt.param = S(act_param);
   if (!(eps > 0)) throw py::value_error("eps must be > 0, got " + std::to_string(eps));
   a.opt.eps = eps;
@@ -159,9 +166,11 @@ ExtLayer<S> layer_of(const Checked& c, const std::string& act, double act_param,
   return a;
 }
 
+// A zero-filled workspace array: rows of finished sequences are never written by forward.
 template <class S>
 S* fresh(py::dict& ws, const char* key, std::vector<long> shape) {
   py::array_t<S> arr(shape);
+  std::fill_n(arr.mutable_data(), arr.size(), S(0));
   ws[key] = arr;
   return arr.mutable_data();
 }
@@ -286,7 +295,7 @@ void bind_extended(py::module_& m) {
            double activation_param, const std::string& recurrent_activation, bool layer_norm,
            double eps, bool training) {
           Checked c = check_all(cell, x, params, lengths, rec_mask, layer_norm);
-          if (c.dt.is(py::dtype::of<float>()))
+          if (is_dtype<float>(c.dt))
             return forward_typed<float>(c, h0, c0, activation, activation_param, recurrent_activation, eps, training);
           return forward_typed<double>(c, h0, c0, activation, activation_param, recurrent_activation, eps, training);
         },
@@ -302,7 +311,7 @@ void bind_extended(py::module_& m) {
            const std::string& recurrent_activation, bool layer_norm, double eps, py::dict workspace,
            py::object dy, py::object dh_n, py::object dc_n, bool need_dx) {
           Checked c = check_all(cell, x, params, lengths, rec_mask, layer_norm);
-          if (c.dt.is(py::dtype::of<float>()))
+          if (is_dtype<float>(c.dt))
             return backward_typed<float>(c, activation, activation_param, recurrent_activation, eps,
                                          workspace, dy, dh_n, dc_n, need_dx);
           return backward_typed<double>(c, activation, activation_param, recurrent_activation, eps,

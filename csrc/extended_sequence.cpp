@@ -56,30 +56,37 @@ void ext_forward(const ExtLayer<S>& a) {
         }
   }
 
-#pragma omp parallel num_threads(int(std::min<long>(nt, B)))
+  // per-thread scratch, allocated here (an allocation failure inside the parallel region
+  // could not be reported): thread p uses rows [b0, b1) of each array
+  const int nrow = int(std::min<long>(nt, B));
+  Buffer<S> gh_all(B * GH), hm_all(a.mask ? B * R : 0), r_all(lstm ? B * H : 0);
+  if (lstm) r_all.zero(B * H);  // rows of finished sequences still go through W_hr
+#pragma omp parallel num_threads(nrow)
   {
     long b0, b1;
     split_range(B, team_size(), thread_index(), b0, b1);
     const long nb = b1 - b0;
-    Buffer<S> gh(nb * GH), hm(a.mask ? nb * R : 0), rbuf(lstm ? nb * H : 0);
+    S* gh = gh_all.get() + b0 * GH;
+    S* hm = a.mask ? hm_all.get() + b0 * R : nullptr;
+    S* rbuf = lstm ? r_all.get() + b0 * H : nullptr;
     for (long t = 0; t < T; ++t) {
       const S* hp = hsl.at(t) + b0 * R;
       S* hn = hsl.at(t + 1) + b0 * R;
       const S* src = hp;
       if (a.mask) {  // variational dropout: the same mask on h_{t-1} at every step
-        for (long j = 0; j < nb * R; ++j) hm.get()[j] = hp[j] * a.mask[b0 * R + j];
-        src = hm.get();
+        for (long j = 0; j < nb * R; ++j) hm[j] = hp[j] * a.mask[b0 * R + j];
+        src = hm;
       }
       for (long lb = 0; lb < nb; ++lb) {
-        if (a.b_hh) std::memcpy(gh.get() + lb * GH, a.b_hh, GH * sizeof(S));
-        else std::fill_n(gh.get() + lb * GH, GH, S(0));
+        if (a.b_hh) std::memcpy(gh + lb * GH, a.b_hh, GH * sizeof(S));
+        else std::fill_n(gh + lb * GH, GH, S(0));
       }
-      gemm(false, true, nb, GH, R, S(1), src, R, a.w_hh, R, S(1), gh.get(), GH);
+      gemm(false, true, nb, GH, R, S(1), src, R, a.w_hh, R, S(1), gh, GH);
 
       for (long lb = 0; lb < nb; ++lb) {
         const long b = b0 + lb, row = t * B + b;
         if (!live_at(a.lengths, b, t)) continue;
-        S* ah = gh.get() + lb * GH;
+        S* ah = gh + lb * GH;
         if (a.layer_norm)
           for (long g = 0; g < G; ++g) {
             const S rs = layer_norm_forward(H, ah + g * H, a.ln_hh_w + g * H, a.ln_hh_b + g * H,
@@ -88,7 +95,7 @@ void ext_forward(const ExtLayer<S>& a) {
           }
         S* ax = gx + row * GH;
         if (lstm) {
-          S* r = rbuf.get() + lb * H;
+          S* r = rbuf + lb * H;
           ext_lstm_forward(H, a.opt, ax, ah, csl.at(t) + b * H, csl.at(t + 1) + b * H, a.ln_c_w,
                            a.ln_c_b, train && a.nc ? a.nc + row * H : nullptr,
                            train && a.rstd_c ? a.rstd_c + row : nullptr,
@@ -101,7 +108,7 @@ void ext_forward(const ExtLayer<S>& a) {
           ext_rnn_forward(H, a.opt, ax, ah, hn + lb * R);
         }
       }
-      if (proj) gemm(false, true, nb, R, H, S(1), rbuf.get(), H, a.w_hr, H, S(0), hn, R);  // h = W_hr r
+      if (proj) gemm(false, true, nb, R, H, S(1), rbuf, H, a.w_hr, H, S(0), hn, R);  // h = W_hr r
 
       for (long lb = 0; lb < nb; ++lb) {
         const long b = b0 + lb, row = t * B + b;
@@ -142,19 +149,23 @@ void ext_backward(const ExtLayer<S>& a) {
   Buffer<S> acc(nt * nacc);
   acc.zero(nt * nacc);
 
+  Buffer<S> dht_all(nt * R), dr_all(nt * H), direct_all(B * R), tmp_all(B * R);
 #pragma omp parallel num_threads(nt)
   {
     long b0, b1;
     split_range(B, team_size(), thread_index(), b0, b1);
     const long nb = b1 - b0;
     S* my = acc.get() + thread_index() * nacc;
-    Buffer<S> dht(R), dr(H), direct(nb * R), tmp(nb * R);
+    S* dht = dht_all.get() + thread_index() * R;
+    S* dr = dr_all.get() + thread_index() * H;
+    S* direct = direct_all.get() + b0 * R;
+    S* tmp = tmp_all.get() + b0 * R;
     for (long t = T - 1; t >= 0; --t) {
       for (long lb = 0; lb < nb; ++lb) {
         const long b = b0 + lb, row = t * B + b;
         S* dxr = dax.get() + row * GH;
         S* dhr = dah.get() + row * GH;
-        S* dir = direct.get() + lb * R;
+        S* dir = direct + lb * R;
         if (!live_at(a.lengths, b, t)) {  // gradients of the carried state pass through
           std::fill_n(dxr, GH, S(0));
           std::fill_n(dhr, GH, S(0));
@@ -162,24 +173,24 @@ void ext_backward(const ExtLayer<S>& a) {
           if (proj) std::fill_n(dhs.get() + row * R, R, S(0));
           continue;
         }
-        for (long j = 0; j < R; ++j) dht.get()[j] = dh[b * R + j] + (a.dy ? a.dy[row * R + j] : S(0));
+        for (long j = 0; j < R; ++j) dht[j] = dh[b * R + j] + (a.dy ? a.dy[row * R + j] : S(0));
         if (lstm) {
           if (proj) {  // h = W_hr r:  ∂L/∂r = W_hrᵀ ∂L/∂h
-            std::memcpy(dhs.get() + row * R, dht.get(), R * sizeof(S));
-            gemv(true, R, H, S(1), a.w_hr, H, dht.get(), S(0), dr.get());
+            std::memcpy(dhs.get() + row * R, dht, R * sizeof(S));
+            gemv(true, R, H, S(1), a.w_hr, H, dht, S(0), dr);
           } else {
-            std::memcpy(dr.get(), dht.get(), H * sizeof(S));
+            std::memcpy(dr, dht, H * sizeof(S));
           }
-          ext_lstm_backward(H, a.opt, dr.get(), dc + b * H, a.gates + row * GH, a.aux + row * H,
+          ext_lstm_backward(H, a.opt, dr, dc + b * H, a.gates + row * GH, a.aux + row * H,
                             a.cs + row * H, a.ln_c_w, ln_c ? a.nc + row * H : nullptr,
                             ln_c ? a.rstd_c[row] : S(0), my + 4 * GH, my + 4 * GH + H, dxr);
           std::memcpy(dhr, dxr, GH * sizeof(S));
           std::fill_n(dir, R, S(0));
         } else if (gru) {
-          ext_gru_backward(H, a.opt, dht.get(), a.gates + row * GH, a.aux + row * H,
+          ext_gru_backward(H, a.opt, dht, a.gates + row * GH, a.aux + row * H,
                            a.hs + row * R, dxr, dhr, dir);
         } else {
-          ext_rnn_backward(H, a.opt, dht.get(), a.gates + row * GH, dxr);
+          ext_rnn_backward(H, a.opt, dht, a.gates + row * GH, dxr);
           std::memcpy(dhr, dxr, GH * sizeof(S));
           std::fill_n(dir, R, S(0));
         }
@@ -197,9 +208,9 @@ void ext_backward(const ExtLayer<S>& a) {
           }
       }
       // ∂L/∂h_{t-1} = direct + m ⊙ (∂L/∂(W_hh hm) · W_hh)
-      gemm(false, false, nb, R, GH, S(1), dah.get() + (t * B + b0) * GH, GH, a.w_hh, R, S(0), tmp.get(), R);
+      gemm(false, false, nb, R, GH, S(1), dah.get() + (t * B + b0) * GH, GH, a.w_hh, R, S(0), tmp, R);
       for (long j = 0; j < nb * R; ++j)
-        dh[b0 * R + j] = direct.get()[j] + tmp.get()[j] * (a.mask ? a.mask[b0 * R + j] : S(1));
+        dh[b0 * R + j] = direct[j] + tmp[j] * (a.mask ? a.mask[b0 * R + j] : S(1));
     }
   }
 

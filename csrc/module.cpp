@@ -36,7 +36,7 @@ Dims dims_of(const py::handle& x_obj, const py::handle& w_hh_obj, Kind kind, py:
                          std::string(py::str(x_obj.get_type().attr("__name__"))));
   py::array x = py::reinterpret_borrow<py::array>(x_obj);
   dt = x.dtype();
-  if (!dt.is(py::dtype::of<float>()) && !dt.is(py::dtype::of<double>()))
+  if (!is_dtype<float>(dt) && !is_dtype<double>(dt))
     throw py::type_error("x has dtype " + std::string(py::str(dt)) + ", expected float32 or float64");
   if (x.ndim() != 3)
     throw py::value_error("x must have shape (T, B, I), got " + shape_str(shape_of(x)));
@@ -190,7 +190,7 @@ py::tuple forward(Kind kind, const std::string& nonlin, py::object x, py::object
   const bool relu = parse_nonlinearity(nonlin);
   py::dtype dt;
   const Dims d = dims_of(x, w_hh, kind, dt);
-  if (dt.is(py::dtype::of<float>()))
+  if (is_dtype<float>(dt))
     return forward_typed<float>(kind, relu, d, dt, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, training);
   return forward_typed<double>(kind, relu, d, dt, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, training);
 }
@@ -201,7 +201,7 @@ py::tuple backward(Kind kind, const std::string& nonlin, py::object x, py::objec
   const bool relu = parse_nonlinearity(nonlin);
   py::dtype dt;
   const Dims d = dims_of(x, w_hh, kind, dt);
-  if (dt.is(py::dtype::of<float>()))
+  if (is_dtype<float>(dt))
     return backward_typed<float>(kind, relu, d, dt, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, need_dx);
   return backward_typed<double>(kind, relu, d, dt, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, need_dx);
 }

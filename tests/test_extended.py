@@ -305,3 +305,45 @@ def test_cells_step_like_the_layer(cell, kw, rng):
     for n, p in layer.named_parameters():
         np.testing.assert_allclose(c._parameters[n[:-3]].grad, p.grad, rtol=1e-10, atol=1e-12,
                                    err_msg=n)
+
+
+# ---------------------------------------------------------------------------
+# Review findings: pickled arrays, useless or inconsistent configurations
+# ---------------------------------------------------------------------------
+
+def test_pickled_arrays_are_accepted(rng):
+    """An unpickled array has an equal dtype that is another object (multiprocessing)."""
+    import pickle
+    layer = lstmx.LSTM(3, 4, layer_norm=True, seed=0)
+    layer = pickle.loads(pickle.dumps(layer))
+    x = pickle.loads(pickle.dumps(rng.standard_normal((2, 1, 3)).astype(np.float32)))
+    y, _ = layer(x)
+    plain = pickle.loads(pickle.dumps(lstmx.GRU(3, 4, seed=0)))
+    assert y.shape == (2, 1, 4) and plain(x)[0].shape == (2, 1, 4)
+
+
+def test_layer_norm_needs_two_units():
+    for ctor in (lambda: lstmx.LSTM(3, 1, layer_norm=True), lambda: lstmx.GRUCell(3, 1, layer_norm=True)):
+        with pytest.raises(ValueError, match="layer_norm needs hidden_size >= 2"):
+            ctor()
+
+
+def test_second_backward_raises(rng):
+    layer = lstmx.LSTM(3, 4, layer_norm=True)
+    y, _ = layer(rng.standard_normal((2, 1, 3)).astype(np.float32))
+    layer.backward(np.ones_like(y))
+    with pytest.raises(RuntimeError, match="needs a forward"):
+        layer.backward(np.ones_like(y))
+
+
+def test_kernel_refuses_negative_activation_param():
+    x = np.zeros((2, 1, 3))
+    p = {"w_ih": np.zeros((4, 3)), "w_hh": np.zeros((4, 4))}
+    with pytest.raises(ValueError, match="activation_param must be finite and >= 0"):
+        _core.ext_forward("rnn", x, None, None, p, activation="leaky_relu", activation_param=-0.1)
+    with pytest.raises(ValueError, match="belong to LSTM only"):
+        _core.ext_forward("gru", np.zeros((2, 1, 3)), None, None,
+                          {"w_ih": np.zeros((12, 3)), "w_hh": np.zeros((12, 4)),
+                           "ln_ih_w": np.ones(12), "ln_ih_b": np.zeros(12),
+                           "ln_hh_w": np.ones(12), "ln_hh_b": np.zeros(12),
+                           "ln_c_w": np.ones(4), "ln_c_b": np.zeros(4)}, layer_norm=True)

@@ -70,8 +70,19 @@ def test_without_head_returns_features(rng):
     (dict(BASE, cell="transformer"), "config\\['cell'\\] must be one of"),
     (dict(BASE, output="first"), "config\\['output'\\] must be 'last' or 'all'"),
     (dict(BASE, hiden_size=3), "unknown keys \\['hiden_size'\\]"),
-    (dict(BASE, cell="gru", proj_size=2), "proj_size applies to LSTM only"),
+    (dict(BASE, cell="gru", proj_size=2), "config\\[.proj_size.\\] does not apply to cell .gru."),
 ])
 def test_bad_configs(config, message):
     with pytest.raises(ValueError, match=message):
         SequenceModel(config)
+
+
+def test_cell_specific_keys_and_dy_checked(rng):
+    with pytest.raises(ValueError, match="config\\['activation'\\] does not apply to cell 'rnn'"):
+        SequenceModel(dict(BASE, cell="rnn", activation="elu"))
+    with pytest.raises(ValueError, match="config\\['nonlinearity'\\] does not apply"):
+        SequenceModel(dict(BASE, nonlinearity="relu"))
+    model = SequenceModel(dict(BASE))
+    model(rng.standard_normal((4, 3, 3)))
+    with pytest.raises(ValueError, match=r"dy must have shape \(B, features\) = \(3, 6\)"):
+        model.backward(np.ones((1, 6)))

@@ -36,6 +36,9 @@ class _Cell(Module):
         super().__init__()
         if layer_norm and self._kind == "rnn":
             raise ValueError("layer_norm applies to LSTMCell and GRUCell, not RNNCell")
+        if layer_norm and hidden_size < 2:
+            raise ValueError("layer_norm needs hidden_size >= 2 (a one-unit gate block "
+                             "normalises to its bias and ignores the input)")
         if layer_norm and not bias:
             raise ValueError("layer_norm carries its own biases (ln_*_bias); bias=False "
                              "cannot be combined with it")

@@ -99,6 +99,9 @@ class _Recurrent(Module):
                              f"got {proj_size}")
         if layer_norm and self._kind == "rnn":
             raise ValueError("layer_norm applies to LSTM and GRU, not RNN")
+        if layer_norm and hidden_size < 2:
+            raise ValueError("layer_norm needs hidden_size >= 2 (a one-unit gate block "
+                             "normalises to its bias and ignores the input)")
         if layer_norm and not bias:
             raise ValueError("layer_norm carries its own biases (ln_*_bias); bias=False "
                              "cannot be combined with it")
@@ -360,6 +363,7 @@ class _Recurrent(Module):
             if mask is not None:
                 dinp = dinp * mask
             dy = np.ascontiguousarray(dinp)
+        self._cache = None  # one backward per forward: a second one raises
         return self._batch_out(dy), [np.stack(di) for di in dinit]
 
     def train(self, mode=True):

@@ -18,6 +18,7 @@ in a file and rebuilt::
 
 import numpy as np
 
+from ..checks import check_array
 from .layers import Linear
 from .module import Module
 from .recurrent import GRU, LSTM, RNN
@@ -29,6 +30,10 @@ _RECURRENT_KEYS = ("num_layers", "bidirectional", "dropout", "bias", "batch_firs
                    "input_dropout", "activation", "recurrent_activation", "activation_param",
                    "nonlinearity")
 _OWN_KEYS = ("cell", "input_size", "hidden_size", "output_size", "output", "dtype", "seed")
+# options that belong to some cells only
+_ONLY = {"nonlinearity": ("rnn",), "activation": ("lstm", "gru"),
+         "recurrent_activation": ("lstm", "gru"), "layer_norm": ("lstm", "gru"),
+         "proj_size": ("lstm",), "forget_bias": ("lstm",)}
 
 
 class SequenceModel(Module):
@@ -61,6 +66,10 @@ class SequenceModel(Module):
         cell = config["cell"]
         if cell not in _CELLS:
             raise ValueError(f"config['cell'] must be one of {sorted(_CELLS)}, got {cell!r}")
+        for key, cells in _ONLY.items():
+            if key in config and cell not in cells:
+                hint = " (use 'nonlinearity' for RNN)" if key == "activation" else ""
+                raise ValueError(f"config['{key}'] does not apply to cell {cell!r}{hint}")
         output = config.get("output", "last")
         if output not in ("last", "all"):
             raise ValueError(f"config['output'] must be 'last' or 'all', got {output!r}")
@@ -100,7 +109,16 @@ class SequenceModel(Module):
         return self.head(feats) if self.head is not None else feats
 
     def backward(self, dy):
-        dfeats = self.head.backward(dy) if self.head is not None else dy
+        if self.head is not None:
+            dfeats = self.head.backward(dy)
+        elif self.output == "last":
+            if self._batch is None:
+                raise RuntimeError("backward() needs a training-mode forward() first")
+            B = self._batch[0][1]
+            dfeats = check_array(dy, "dy", self.rnn.dtype, (B, self.features),
+                                 f"(B, features) = ({B}, {self.features})")
+        else:
+            dfeats = dy  # the recurrent layer checks it against its output
         if self.output == "last":
             if self._batch is None:
                 raise RuntimeError("backward() needs a training-mode forward() first")
