@@ -24,6 +24,26 @@ def assert_close(name, got, want, tol):
             f"relative error {diff.max() / scale:.3e} > {tol:g}")
 
 
+def finite_difference(f, arr, h=1e-6, flat_indices=None):
+    """∂f/∂arr by central differences, perturbing ``arr`` in place (each entry restored).
+
+    ``f()`` returns the scalar loss. With ``flat_indices``, only those entries of
+    ``arr.reshape(-1)`` are perturbed and a 1-D array of their derivatives is returned;
+    otherwise the full gradient, shaped like ``arr``."""
+    flat = arr.reshape(-1)
+    picks = range(flat.size) if flat_indices is None else flat_indices
+    out = np.zeros(len(picks))
+    for j, i in enumerate(picks):
+        old = flat[i]
+        flat[i] = old + h
+        up = f()
+        flat[i] = old - h
+        down = f()
+        flat[i] = old
+        out[j] = (up - down) / (2 * h)
+    return out.reshape(arr.shape) if flat_indices is None else out
+
+
 @pytest.fixture
 def rng(request):
     """A generator seeded by the test's name: reproducible, different per test."""

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import assert_close
+from conftest import assert_close, finite_difference
 from lstmx.seq2seq import BahdanauAttention, LuongAttention, make_attention
 
 KINDS = ["bahdanau", "luong-dot", "luong-general", "luong-concat"]
@@ -85,15 +85,7 @@ def test_gradients_over_several_steps(rng, kind):
                                             enumerate(zip(queries, dq))]
     targets += [(n, p.data, p.grad) for n, p in att.named_parameters()]
     for name, x, grad in targets:
-        num = np.zeros_like(x)
-        for i in np.ndindex(x.shape):
-            old = x[i]
-            x[i] = old + eps
-            up = loss()
-            x[i] = old - eps
-            down = loss()
-            x[i] = old
-            num[i] = (up - down) / (2 * eps)
+        num = finite_difference(loss, x, eps)
         assert_close(f"d{name}", grad, num, 1e-7)
     # padded memory rows get no gradient
     pad = np.arange(memory.shape[0])[:, None] >= lengths[None, :]

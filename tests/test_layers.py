@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import lstmx
-from conftest import assert_close
+from conftest import assert_close, finite_difference
 
 LAYER_KINDS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
@@ -362,17 +362,7 @@ def test_layer_gradients_match_finite_differences(kind):
     analytic = run_layer(layer, x, states, weights[0], weights[1:], lengths)
 
     def numeric(array, flat_indices):
-        view = array.reshape(-1)
-        out = np.empty(len(flat_indices))
-        for j, i in enumerate(flat_indices):
-            keep = view[i]
-            view[i] = keep + EPS
-            plus = loss()
-            view[i] = keep - EPS
-            minus = loss()
-            view[i] = keep
-            out[j] = (plus - minus) / (2 * EPS)
-        return out
+        return finite_difference(loss, array, EPS, flat_indices)
 
     inputs = [("x", x), ("h0", states[0])] + ([("c0", states[1])] if kind == "lstm" else [])
     for name, array in inputs:

@@ -12,25 +12,10 @@
 import numpy as np
 import pytest
 
-from conftest import assert_close
+from conftest import assert_close, finite_difference
 from lstmx.train import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 
 FD_TOL = 1e-6
-
-
-def finite_difference(f, arr, h=1e-6):
-    """∂f/∂arr by central differences, perturbing ``arr`` in place (restored after)."""
-    grad = np.zeros_like(arr)
-    flat, gflat = arr.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
-        up = f()
-        flat[i] = old - h
-        down = f()
-        flat[i] = old
-        gflat[i] = (up - down) / (2 * h)
-    return grad
 
 
 def ce_data(rng, T=4, B=3, V=6):

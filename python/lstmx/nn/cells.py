@@ -23,7 +23,7 @@ from .. import _cells, _core
 from ..checks import check_array, check_float_dtype
 from .init import init_array
 from .module import Module, Parameter
-from .recurrent import _DEFAULT_ACTIVATION_PARAM, _EXT_KEYS, ACTIVATIONS, RECURRENT_ACTIVATIONS
+from .recurrent import _EXT_KEYS, ACTIVATIONS, check_cell_options
 
 
 class _Cell(Module):
@@ -34,30 +34,13 @@ class _Cell(Module):
                  layer_norm=False, activation="tanh", recurrent_activation="sigmoid",
                  activation_param=None):
         super().__init__()
-        if layer_norm and self._kind == "rnn":
-            raise ValueError("layer_norm applies to LSTMCell and GRUCell, not RNNCell")
-        if layer_norm and hidden_size < 2:
-            raise ValueError("layer_norm needs hidden_size >= 2 (a one-unit gate block "
-                             "normalises to its bias and ignores the input)")
-        if layer_norm and not bias:
-            raise ValueError("layer_norm carries its own biases (ln_*_bias); bias=False "
-                             "cannot be combined with it")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-        if recurrent_activation not in RECURRENT_ACTIVATIONS:
-            raise ValueError(f"recurrent_activation must be one of {RECURRENT_ACTIVATIONS}, "
-                             f"got {recurrent_activation!r}")
-        if activation_param is not None and activation not in _DEFAULT_ACTIVATION_PARAM:
-            raise ValueError("activation_param is the slope of leaky_relu or the alpha of elu; "
-                             f"activation={activation!r} takes none")
-        if activation_param is not None and not (np.isfinite(activation_param)
-                                                 and activation_param >= 0):
-            raise ValueError(f"activation_param must be finite and >= 0, got {activation_param!r}")
+        activation_param = check_cell_options(self._kind, hidden_size, bias, layer_norm,
+                                              activation, recurrent_activation,
+                                              activation_param)
         self.layer_norm = bool(layer_norm)
         self.activation = activation
         self.recurrent_activation = recurrent_activation
-        self.activation_param = float(activation_param if activation_param is not None
-                                      else _DEFAULT_ACTIVATION_PARAM.get(activation, 0.0))
+        self.activation_param = activation_param
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")

@@ -52,6 +52,35 @@ _EXT_KEYS = {"w_ih": "weight_ih", "w_hh": "weight_hh", "w_hr": "weight_hr",
              "ln_c_w": "ln_cell_weight", "ln_c_b": "ln_cell_bias"}
 
 
+def check_cell_options(kind, hidden_size, bias, layer_norm, activation, recurrent_activation,
+                       activation_param):
+    """Refuse option combinations that make no sense (shared by layers and cells); return
+    the activation parameter to use (the default slope or alpha when None)."""
+    if layer_norm and kind == "rnn":
+        raise ValueError("layer_norm applies to LSTM and GRU, not RNN")
+    if layer_norm and hidden_size < 2:
+        raise ValueError("layer_norm needs hidden_size >= 2 (a one-unit gate block "
+                         "normalises to its bias and ignores the input)")
+    if layer_norm and not bias:
+        raise ValueError("layer_norm carries its own biases (ln_*_bias); bias=False "
+                         "cannot be combined with it")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    if recurrent_activation not in RECURRENT_ACTIVATIONS:
+        raise ValueError(f"recurrent_activation must be one of {RECURRENT_ACTIVATIONS}, "
+                         f"got {recurrent_activation!r}")
+    if kind == "rnn" and recurrent_activation != "sigmoid":
+        raise ValueError("recurrent_activation applies to LSTM and GRU gates; RNN has none")
+    if activation_param is None:
+        return float(_DEFAULT_ACTIVATION_PARAM.get(activation, 0.0))
+    if activation not in _DEFAULT_ACTIVATION_PARAM:
+        raise ValueError("activation_param is the slope of leaky_relu or the alpha of elu; "
+                         f"activation={activation!r} takes none")
+    if not (np.isfinite(activation_param) and activation_param >= 0):
+        raise ValueError(f"activation_param must be finite and >= 0, got {activation_param!r}")
+    return float(activation_param)
+
+
 def _rate(value, name):
     if not 0.0 <= float(value) < 1.0:
         raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
@@ -97,27 +126,9 @@ class _Recurrent(Module):
         if proj_size >= hidden_size:
             raise ValueError(f"proj_size must be smaller than hidden_size={hidden_size}, "
                              f"got {proj_size}")
-        if layer_norm and self._kind == "rnn":
-            raise ValueError("layer_norm applies to LSTM and GRU, not RNN")
-        if layer_norm and hidden_size < 2:
-            raise ValueError("layer_norm needs hidden_size >= 2 (a one-unit gate block "
-                             "normalises to its bias and ignores the input)")
-        if layer_norm and not bias:
-            raise ValueError("layer_norm carries its own biases (ln_*_bias); bias=False "
-                             "cannot be combined with it")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-        if recurrent_activation not in RECURRENT_ACTIVATIONS:
-            raise ValueError(f"recurrent_activation must be one of {RECURRENT_ACTIVATIONS}, "
-                             f"got {recurrent_activation!r}")
-        if self._kind == "rnn" and recurrent_activation != "sigmoid":
-            raise ValueError("recurrent_activation applies to LSTM and GRU gates; RNN has none")
-        if activation_param is not None and activation not in _DEFAULT_ACTIVATION_PARAM:
-            raise ValueError("activation_param is the slope of leaky_relu or the alpha of elu; "
-                             f"activation={activation!r} takes none")
-        if activation_param is not None and not (np.isfinite(activation_param)
-                                                 and activation_param >= 0):
-            raise ValueError(f"activation_param must be finite and >= 0, got {activation_param!r}")
+        activation_param = check_cell_options(self._kind, hidden_size, bias, layer_norm,
+                                              activation, recurrent_activation,
+                                              activation_param)
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
         self.num_layers = int(num_layers)
@@ -132,8 +143,7 @@ class _Recurrent(Module):
         self.layer_norm = bool(layer_norm)
         self.activation = activation
         self.recurrent_activation = recurrent_activation
-        self.activation_param = float(activation_param if activation_param is not None
-                                      else _DEFAULT_ACTIVATION_PARAM.get(activation, 0.0))
+        self.activation_param = activation_param
         self.dtype = check_float_dtype(dtype)
         self.seed = seed
         self._cache = None
