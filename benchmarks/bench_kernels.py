@@ -170,6 +170,17 @@ def machine_info(threads, numpy_threads):
     return info
 
 
+def write_json(path, result):
+    """Write ``result`` to ``path`` (a Path; parent folders made); a benchmark reports a
+    failed write instead of stopping."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {path}")
+    except OSError as e:
+        print(f"could not write {path}: {e}")
+
+
 # -- the NumPy GEMM ceiling ----------------------------------------------------------------
 
 
@@ -589,12 +600,7 @@ def main(argv=None):
         "rows": rows,
         "wall_time_s": elapsed,
     }
-    try:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"wrote {args.json}")
-    except OSError as e:
-        print(f"could not write {args.json}: {e}")
+    write_json(args.json, result)
     return 0
 
 

@@ -11,7 +11,6 @@ medians after a warm-up. A benchmark, not a test: it never fails on slow numbers
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -25,7 +24,8 @@ import numpy as np  # noqa: E402
 import lstmx  # noqa: E402  (before torch: one OpenMP runtime, see bench_kernels.py)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_kernels import SIZES, machine_info  # noqa: E402
+from bench_kernels import SIZES, machine_info, write_json  # noqa: E402
+from lstmx.bench import lstmx_runner, torch_runner  # noqa: E402
 
 try:
     import torch
@@ -40,37 +40,15 @@ CONFIGS = {
 }
 
 
-def lstmx_runner(cfg, x, dy, mode):
+def make_runner(cfg, x, dy, mode):
+    """lstmx 2-layer bidirectional LSTM with options ``cfg``, or torch's plain one (cfg None)."""
     I, H = x.shape[2], dy.shape[2] // 2
+    training = mode == "fwdbwd"
+    if cfg is None:
+        module = torch.nn.LSTM(I, H, num_layers=2, bidirectional=True)
+        return torch_runner(torch, module, x, dy, training)
     layer = lstmx.LSTM(I, H, num_layers=2, bidirectional=True, seed=0, **cfg)
-    if mode == "fwd":
-        layer.eval()
-        return lambda: layer(x)
-    layer.train()
-
-    def run():
-        layer(x)
-        layer.backward(dy)
-        layer.zero_grad()
-    return run
-
-
-def torch_runner(x, dy, mode):
-    I, H = x.shape[2], dy.shape[2] // 2
-    module = torch.nn.LSTM(I, H, num_layers=2, bidirectional=True)
-    xt, dyt = torch.from_numpy(x), torch.from_numpy(dy)
-    if mode == "fwd":
-        def run():
-            with torch.no_grad():
-                module(xt)
-        return run
-
-    def run():
-        xg = xt.clone().requires_grad_(True)
-        y, _ = module(xg)
-        y.backward(dyt)
-        module.zero_grad()
-    return run
+    return lstmx_runner(layer, x, dy, training)
 
 
 def main(argv=None):
@@ -98,10 +76,10 @@ def main(argv=None):
         x = rng.standard_normal((T, B, I)).astype(np.float32)
         dy = rng.standard_normal((T, B, 2 * H)).astype(np.float32)
         for mode in args.modes:
-            runners = {name: lstmx_runner(cfg, x, dy, mode) for name, cfg in CONFIGS.items()
+            runners = {name: make_runner(cfg, x, dy, mode) for name, cfg in CONFIGS.items()
                        if mode == "fwdbwd" or "dropout" not in name}  # dropout is off in eval
             if torch is not None:
-                runners["torch"] = torch_runner(x, dy, mode)
+                runners["torch"] = make_runner(None, x, dy, mode)
             for run in runners.values():
                 run()
             times = {name: [] for name in runners}
@@ -125,7 +103,7 @@ def main(argv=None):
                 print(f"{size:7} {mode:7} {'torch':11} {med['torch']:9.2f}")
                 results.append({"size": size, "mode": mode, "config": "torch", "ms": med["torch"]})
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": info, "results": results}, indent=1))
+        write_json(Path(args.json), {"machine": info, "results": results})
 
 
 if __name__ == "__main__":

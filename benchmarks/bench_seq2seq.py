@@ -37,7 +37,6 @@ A benchmark, not a test: it never fails on slow numbers.
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -56,7 +55,7 @@ from lstmx.seq2seq import Seq2Seq, greedy_search  # noqa: E402
 from lstmx.train import CrossEntropyLoss  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_kernels import machine_info, set_numpy_blas_threads  # noqa: E402
+from bench_kernels import machine_info, set_numpy_blas_threads, write_json  # noqa: E402
 
 try:
     import torch
@@ -453,12 +452,7 @@ def main(argv=None):
         settings.update(threads=threads, torch=with_torch, lengths=list(args.lengths))
         result = {"machine": info, "settings": settings, "check": check, "rows": rows,
                   "lstmx_over_torch": ratios, "wall_time_s": elapsed}
-        try:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(result, indent=1) + "\n")
-            print(f"wrote {args.json}")
-        except OSError as e:
-            print(f"could not write {args.json}: {e}")
+        write_json(args.json, result)
     return 0
 
 

@@ -36,7 +36,8 @@ def _median_ms(fns, repeats):
     return {k: statistics.median(v) * 1e3 for k, v in times.items()}
 
 
-def _lstmx_runner(layer, x, dy, training):
+def lstmx_runner(layer, x, dy, training):
+    """A callable running ``layer`` on x: inference forward, or training forward + backward(dy)."""
     if not training:
         layer.eval()
         return lambda: layer(x)
@@ -48,7 +49,8 @@ def _lstmx_runner(layer, x, dy, training):
     return run
 
 
-def _torch_runner(torch, module, x, dy, training):
+def torch_runner(torch, module, x, dy, training):
+    """The same for a ``torch.nn`` recurrent module (``no_grad`` forward, or forward + backward)."""
     xt, dyt = torch.from_numpy(x), torch.from_numpy(dy)
     if not training:
         def run():
@@ -88,9 +90,9 @@ def run(args):
             module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](I, H)
             layer.load_state_dict({k: v.detach().numpy() for k, v in module.state_dict().items()})
         for mode, training in (("fwd", False), ("fwd+bwd", True)):
-            fns = {"lstmx": _lstmx_runner(layer, x, dy, training)}
+            fns = {"lstmx": lstmx_runner(layer, x, dy, training)}
             if module is not None:
-                fns["torch"] = _torch_runner(torch, module, x, dy, training)
+                fns["torch"] = torch_runner(torch, module, x, dy, training)
             ms = _median_ms(fns, args.repeats)
             t = ms.get("torch")
             print(f"{cell:5} {mode:8} {ms['lstmx']:9.2f} "

@@ -22,11 +22,11 @@ import numpy as np
 from .. import _cells, _core
 from ..checks import check_array, check_float_dtype
 from .init import init_array
-from .module import Module, Parameter
+from .module import Parameter, StackedModule
 from .recurrent import _EXT_KEYS, ACTIVATIONS, check_cell_options
 
 
-class _Cell(Module):
+class _Cell(StackedModule):
     _gates = 1
     _kind = "rnn"
 
@@ -48,7 +48,6 @@ class _Cell(Module):
         self.hidden_size = int(hidden_size)
         self.bias = bool(bias)
         self.dtype = check_float_dtype(dtype)
-        self._stack = []
         rng = np.random.default_rng(seed)
         G, H, I = self._gates, self.hidden_size, self.input_size
         k = 1.0 / np.sqrt(H)
@@ -97,13 +96,6 @@ class _Cell(Module):
             self.bias_hh.grad += dgh.sum(axis=0)
         return dgx @ self.weight_ih.data, dgh @ self.weight_hh.data
 
-    def _last(self):
-        """The most recent step kept for backward (popped once backward's checks pass)."""
-        if not self._stack:
-            raise RuntimeError("backward() needs a forward() in training mode first "
-                               "(one backward per forward step, most recent first)")
-        return self._stack[-1]
-
     def _extended(self):
         return (self.layer_norm or self.activation != "tanh"
                 or self.recurrent_activation != "sigmoid")
@@ -138,15 +130,6 @@ class _Cell(Module):
         for k, g in grads.items():
             params[k].grad += g
         return dx[0], dh, dc
-
-    def clear(self):
-        """Forget the steps kept for backward."""
-        self._stack.clear()
-
-    def train(self, mode=True):
-        if not mode:
-            self.clear()
-        return super().train(mode)
 
     def __repr__(self):
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}, dtype={self.dtype.name})"

@@ -13,7 +13,7 @@ Names, shapes and initialisations are PyTorch's (``torch.nn.Linear`` & co.), so 
 import numpy as np
 
 from ..checks import check_array, check_float_dtype
-from .module import Module, Parameter
+from .module import Module, Parameter, StackedModule
 
 
 def _positive_int(value, name):
@@ -28,32 +28,7 @@ def _check_last_dim(x, name, dtype, size, what):
     return check_array(x, name, dtype, shape, f"(..., {what}={size})")
 
 
-class _Stacked(Module):
-    """A Module whose training forwards push onto ``self._stack`` (LIFO) for backward."""
-
-    def __init__(self):
-        super().__init__()
-        self._stack = []
-
-    def _last(self):
-        """The most recent forward kept for backward (popped once backward's checks pass)."""
-        if not self._stack:
-            raise RuntimeError(
-                f"{type(self).__name__}.backward() needs a forward() in training mode first "
-                "(one backward per forward, most recent first)")
-        return self._stack[-1]
-
-    def clear(self):
-        """Forget the forwards kept for backward."""
-        self._stack.clear()
-
-    def train(self, mode=True):
-        if not mode:
-            self.clear()
-        return super().train(mode)
-
-
-class Linear(_Stacked):
+class Linear(StackedModule):
     """Affine map ``y = x Wᵀ + b`` over the last axis (``torch.nn.Linear``).
 
     Parameters: ``weight`` (out_features, in_features), ``bias`` (out_features,), both
@@ -108,7 +83,7 @@ class Linear(_Stacked):
                 f"dtype={self.dtype.name})")
 
 
-class Embedding(_Stacked):
+class Embedding(StackedModule):
     """Lookup table: ``forward(ids)`` returns rows of ``weight`` (``torch.nn.Embedding``).
 
     Parameter ``weight`` (num_embeddings, embedding_dim) ~ N(0, 1) from ``seed``; the row
@@ -189,7 +164,7 @@ class Embedding(_Stacked):
                 f"padding_idx={self.padding_idx}, dtype={self.dtype.name})")
 
 
-class Dropout(_Stacked):
+class Dropout(StackedModule):
     """Inverted dropout: in training, zero each element with probability ``p`` and scale
     the kept ones by 1/(1−p); identity in eval mode (``torch.nn.Dropout``).
 
@@ -242,7 +217,7 @@ class Dropout(_Stacked):
         return f"Dropout(p={self.p})"
 
 
-class LayerNorm(_Stacked):
+class LayerNorm(StackedModule):
     """Normalise the last axis to zero mean, unit variance, then scale and shift
     (``torch.nn.LayerNorm`` over one axis)::
 

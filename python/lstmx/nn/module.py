@@ -124,3 +124,29 @@ class Module:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+class StackedModule(Module):
+    """A Module applied step by step (decoders, samplers): each training forward pushes what its
+    backward needs onto ``self._stack``, each backward pops the most recent (LIFO)."""
+
+    def __init__(self):
+        super().__init__()
+        self._stack = []
+
+    def _last(self):
+        """The most recent forward kept for backward (popped once backward's checks pass)."""
+        if not self._stack:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward() needs a forward() in training mode first "
+                "(one backward per forward, most recent first)")
+        return self._stack[-1]
+
+    def clear(self):
+        """Forget the forwards kept for backward."""
+        self._stack.clear()
+
+    def train(self, mode=True):
+        if not mode:
+            self.clear()
+        return super().train(mode)
