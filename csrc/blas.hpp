@@ -1,16 +1,23 @@
 // Row-major GEMM/GEMV over the scipy-openblas32 CBLAS, overloaded on float and double, and a
-// GEMM that splits the rows of C across the calling OpenMP team.
+// GEMM that splits the rows of C across the calling OpenMP team. float32 GEMMs go to lstmx's
+// own AVX-512 GEMM when the CPU has AVX-512 (sgemm_avx512.hpp), since the BLAS may be pinned
+// to (or only know) AVX2 kernels there.
 #pragma once
 
 #include <cblas.h>
 
+#include <type_traits>
+
+#include "buffer.hpp"
 #include "parallel.hpp"
+#include "sgemm_avx512.hpp"
 
 namespace lstmx {
 
 inline void gemm(bool ta, bool tb, long m, long n, long k, float alpha, const float* a, long lda,
                  const float* b, long ldb, float beta, float* c, long ldc) {
   if (m <= 0 || n <= 0) return;
+  if (avx512::enabled()) return avx512::sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   scipy_cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                     m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
@@ -47,5 +54,37 @@ void gemm_rows_shared(bool ta, bool tb, long m, long n, long k, T alpha, const T
   const T* a0 = ta ? a + r0 : a + r0 * lda;  // op(A) row r starts at A[r, 0] or A[0, r]
   gemm(ta, tb, r1 - r0, n, k, alpha, a0, lda, b, ldb, beta, c + r0 * ldc, ldc);
 }
+
+// A right-hand side used by many products C = alpha·A·op(B) + beta·C with the same op(B) and
+// different A: the recurrent weights, at every time step. With the AVX-512 GEMM, op(B) is
+// packed once here and each product skips the packing; otherwise this only remembers op(B)
+// and calls gemm. pack() allocates; gemm() does not.
+template <class T>
+class PackedRhs {
+ public:
+  void pack(bool tb, long k, long n, const T* b, long ldb) {
+    tb_ = tb, k_ = k, n_ = n, b_ = b, ldb_ = ldb;
+    if constexpr (std::is_same_v<T, float>) {
+      if (avx512::enabled() && k > 0 && n > 0) {
+        packed_.resize(avx512::packed_b_size(k, n));
+        avx512::pack_b(tb, k, n, b, ldb, packed_.get());
+        return;
+      }
+    }
+    packed_.resize(0);
+  }
+  void gemm(long m, T alpha, const T* a, long lda, T beta, T* c, long ldc) const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (packed_.get()) return avx512::sgemm_packed(m, n_, k_, alpha, a, lda, packed_.get(), beta, c, ldc);
+    }
+    lstmx::gemm(false, tb_, m, n_, k_, alpha, a, lda, b_, ldb_, beta, c, ldc);
+  }
+
+ private:
+  bool tb_ = false;
+  long k_ = 0, n_ = 0, ldb_ = 0;
+  const T* b_ = nullptr;
+  Buffer<T> packed_;
+};
 
 }  // namespace lstmx

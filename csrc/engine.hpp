@@ -107,6 +107,8 @@ void backward_engine(const SeqBackward<T>& a, Cell& cell) {
     long k0, k1;
     split_range(nblk, team_size(), thread_index(), k0, k1);
     const long U0 = k0 * BS, U1 = std::min(k1 * BS, H);
+    PackedRhs<T> w_units;  // W_hh[:, U0:U1], packed once for the T products below
+    if (B > 1 && U1 > U0) w_units.pack(false, GH, U1 - U0, a.w_hh + U0, H);
     for (long t = a.T - 1; t >= 0; --t) {
       for (long b = 0; b < B; ++b) {
         const bool live = t < seq_length(a.lengths, b, a.T);
@@ -127,7 +129,7 @@ void backward_engine(const SeqBackward<T>& a, Cell& cell) {
       if (U1 > U0) {
         const T* dg = dgh + t * B * GH;
         if (B == 1) gemv(true, GH, U1 - U0, T(1), a.w_hh + U0, H, dg, T(1), dh + U0);
-        else gemm(false, false, B, U1 - U0, GH, T(1), dg, GH, a.w_hh + U0, H, T(1), dh + U0, H);
+        else w_units.gemm(B, T(1), dg, GH, T(1), dh + U0, H);
       }
     }
   }

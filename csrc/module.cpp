@@ -10,6 +10,8 @@
 #include "checks.hpp"
 #include "parallel.hpp"
 #include "sequence.hpp"
+#include "blas.hpp"
+#include "buffer.hpp"
 
 namespace py = pybind11;
 using namespace lstmx;
@@ -239,6 +241,8 @@ py::dict build_info() {
   simd.append("avx512f");
 #endif
   info["simd"] = simd;
+  // chosen at run time, whatever the build flags: see sgemm_avx512.hpp
+  info["gemm_float32"] = avx512::enabled() ? "lstmx avx512 (runtime dispatch)" : "blas";
   info["num_threads"] = num_threads();
   return info;
 }
@@ -300,5 +304,28 @@ PYBIND11_MODULE(_core, m) {
   }, py::arg("n"));
   m.def("get_num_threads", &num_threads);
   m.def("build_info", &build_info);
+  // For the tests: the float32 GEMM the kernels use, C = alpha·op(A)·op(B) + beta·C in place.
+  m.def("_gemm", [](py::array_t<float, 0> a, py::array_t<float, 0> b, py::array_t<float, 0> c,
+                   bool ta, bool tb, float alpha, float beta, bool packed) {
+    auto A = a.unchecked<2>();
+    auto Bm = b.unchecked<2>();
+    auto C = c.mutable_unchecked<2>();
+    const long m = C.shape(0), n = C.shape(1), k = ta ? A.shape(0) : A.shape(1);
+    if ((ta ? A.shape(1) : A.shape(0)) != m || (tb ? Bm.shape(1) : Bm.shape(0)) != k ||
+        (tb ? Bm.shape(0) : Bm.shape(1)) != n)
+      throw py::value_error("_gemm: shapes of a, b and c do not agree");
+    if (!(a.flags() & b.flags() & c.flags() & py::array::c_style))
+      throw py::value_error("_gemm: a, b and c must be C-contiguous");
+    const long lda = A.shape(1), ldb = Bm.shape(1), ldc = n;
+    if (packed) {
+      if (!avx512::enabled() || ta) throw py::value_error("_gemm: packed needs AVX-512 and ta=False");
+      Buffer<float> p(avx512::packed_b_size(k, n));
+      avx512::pack_b(tb, k, n, b.data(), ldb, p.get());
+      avx512::sgemm_packed(m, n, k, alpha, a.data(), lda, p.get(), beta, c.mutable_data(), ldc);
+    } else {
+      gemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.mutable_data(), ldc);
+    }
+  }, py::arg("a"), py::arg("b"), py::arg("c"), py::arg("ta") = false, py::arg("tb") = false,
+     py::arg("alpha") = 1.0f, py::arg("beta") = 0.0f, py::arg("packed") = false);
   bind_extended(m);
 }

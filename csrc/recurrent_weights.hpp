@@ -13,6 +13,7 @@
 #pragma once
 
 #include <algorithm>
+#include <vector>
 
 #include "blas.hpp"
 #include "buffer.hpp"
@@ -36,7 +37,7 @@ class RecurrentWeights {
   // object: packing happens later, in pack(), by the threads that will use each block.
   RecurrentWeights(int G, long H, long B, const T* w_hh, const T* b_hh, const bool* bias_gate)
       : G_(G), H_(H), nblk_(num_blocks(H)), panels_(B <= kSmallBatch), w_hh_(w_hh), b_hh_(b_hh),
-        bias_gate_(bias_gate) {
+        bias_gate_(bias_gate), rhs_(panels_ ? 0 : num_threads()) {
     const long rows = nblk_ * G_ * BS;
     w_.resize(rows * H_);
     if (b_hh) bias_.resize(rows);
@@ -60,13 +61,17 @@ class RecurrentWeights {
         }
       }
     }
+    if (!panels_ && k1 > k0) {  // the calling thread's GEMM operand, packed once for all steps
+      const long c0 = k0 * G_ * BS, ncols = (k1 - k0) * G_ * BS;
+      rhs_[thread_index()].pack(true, H_, ncols, w_.get() + c0 * H_, H_);
+    }
   }
 
   long blocks() const { return nblk_; }
   long out_cols() const { return nblk_ * G_ * BS; }  // leading dimension of the step output
 
   // out[b, (k·G + g)·BS + l] = (h[b] · W_hhᵀ)[g·H + k·BS + l] (+ bias) for blocks k0 ≤ k < k1.
-  // Called by each thread for its own blocks.
+  // Called by each thread for its own blocks, the ones it packed.
   void step(const T* h, long B, long k0, long k1, T* out) const {
     if (k1 <= k0) return;
     const long ld = out_cols();
@@ -85,7 +90,7 @@ class RecurrentWeights {
       for (long b = 0; b < B; ++b) std::copy(bias_.get() + c0, bias_.get() + c0 + ncols, out + b * ld + c0);
       beta = T(1);
     }
-    gemm(false, true, B, ncols, H_, T(1), h, H_, w_.get() + c0 * H_, H_, beta, out + c0, ld);
+    rhs_[thread_index()].gemm(B, T(1), h, H_, beta, out + c0, ld);
   }
 
  private:
@@ -99,6 +104,7 @@ class RecurrentWeights {
   const T* b_hh_;
   const bool* bias_gate_;
   Buffer<T> w_, bias_;
+  std::vector<PackedRhs<T>> rhs_;  // per thread: its columns of W_hhᵀ (GEMM path)
 };
 
 template <class T>
