@@ -6,6 +6,8 @@
 #include "sgemm_avx512.hpp"
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cstdlib>
 #include <cstring>
 
@@ -37,16 +39,21 @@ bool enabled() {
 #ifdef LSTMX_HAVE_AVX512_GEMM
 namespace {
 
-constexpr long MR = 12;    // rows of the register tile (broadcasts of op(A))
-constexpr long NR = 32;    // columns of the register tile (two zmm of op(B))
+#ifndef LSTMX_GEMM_MR
+#define LSTMX_GEMM_MR 12
+#define LSTMX_GEMM_NV 2
+#endif
+constexpr int MR = LSTMX_GEMM_MR;  // rows of the register tile (broadcasts of op(A))
+constexpr int NV = LSTMX_GEMM_NV;  // zmm vectors per tile row
+constexpr long NR = 16 * NV;       // columns of the register tile
 #ifndef LSTMX_GEMM_KC  // blocking; overridable at build time for tuning
 #define LSTMX_GEMM_KC 256
 #define LSTMX_GEMM_MC 288
 #define LSTMX_GEMM_NC 512
 #endif
 constexpr long KC = LSTMX_GEMM_KC;  // K-block: a 12-row panel of op(A) is 12 KiB, in L1
-constexpr long MC = LSTMX_GEMM_MC;  // rows of op(A) packed at once (288 KiB)
-constexpr long NC = LSTMX_GEMM_NC;  // columns of op(B) packed at once (512 KiB, in L2)
+constexpr long MC = LSTMX_GEMM_MC;  // rows of op(A) (and C) per block
+constexpr long NC = LSTMX_GEMM_NC;  // columns per sweep: a 512 KiB block of packed op(B), in L2
 
 inline long round_up(long x, long m) { return (x + m - 1) / m * m; }
 
@@ -61,74 +68,69 @@ struct Scratch {
     return buf.get();
   }
 };
-thread_local Scratch a_scratch, b_scratch;
+thread_local Scratch b_scratch;
 
-LSTMX_AVX512 inline __mmask16 low_mask(long n) {
-  return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
-}
-LSTMX_AVX512 inline __mmask16 high_mask(long n) {
-  return n <= 16 ? __mmask16(0) : n >= 32 ? __mmask16(0xFFFF) : __mmask16((1u << (n - 16)) - 1);
+// Columns [16v, 16v + 16) of a tile row that lie below n.
+LSTMX_AVX512 inline __mmask16 col_mask(long n, int v) {
+  const long left = n - 16 * v;
+  return left >= 16 ? __mmask16(0xFFFF) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
 }
 
-// C[0:R, 0:n] = alpha · Ap · Bp + beta · C over one K-block of length kc (beta = 0: C is not
-// read). Ap: kc × MR (row r of the tile at offset r), Bp: kc × NR, both 64-byte aligned.
-template <int R>
-LSTMX_AVX512 void tile(long kc, const float* __restrict ap, const float* __restrict bp, float* c,
-                       long ldc, long n, float alpha, float beta) {
-  __m512 c0[R], c1[R];
-#pragma GCC unroll 12
-  for (int r = 0; r < R; ++r) c0[r] = c1[r] = _mm512_setzero_ps();
+// C[0:R, 0:n] = alpha · A · Bp + beta · C over one K-block of length kc (beta = 0: C is not
+// read). A is read where it lies, never packed: element (r, k) is a[r·s + k] when RowsA
+// (op(A) = A, row-major) and a[k·s + r] otherwise (op(A) = Aᵀ). Its R rows × kc (at most
+// 12 KiB) stay in L1 while the tile sweeps the panels of op(B). Bp: kc × NR, 64-byte aligned.
+template <int R, bool RowsA>
+LSTMX_AVX512 void tile(long kc, const float* __restrict a, long s, const float* __restrict bp,
+                       float* c, long ldc, long n, float alpha, float beta) {
+  __m512 acc[R][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
   for (long k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_load_ps(bp + k * NR);
-    const __m512 b1 = _mm512_load_ps(bp + k * NR + 16);
-    // op(B) streams from L2: ask for the panel rows 16 steps ahead (a small, measured gain)
-    _mm_prefetch(reinterpret_cast<const char*>(bp + (k + 16) * NR), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(bp + (k + 16) * NR + 16), _MM_HINT_T0);
-#pragma GCC unroll 12
+    __m512 b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      b[v] = _mm512_load_ps(bp + k * NR + 16 * v);
+      // op(B) streams from L2: ask for the panel 16 rows ahead (a small, measured gain)
+      _mm_prefetch(reinterpret_cast<const char*>(bp + (k + 16) * NR + 16 * v), _MM_HINT_T0);
+    }
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const __m512 a = _mm512_set1_ps(ap[k * MR + r]);
-      c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
-      c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
+      const __m512 ar = _mm512_set1_ps(RowsA ? a[r * s + k] : a[k * s + r]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, b[v], acc[r][v]);
     }
   }
-  const __mmask16 m0 = low_mask(n), m1 = high_mask(n);
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 12
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
-    float* row = c + r * ldc;
-    __m512 x0 = _mm512_mul_ps(va, c0[r]), x1 = _mm512_mul_ps(va, c1[r]);
-    if (beta != 0.0f) {
-      x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), x0);
-      x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), x1);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      float* out = c + r * ldc + 16 * v;
+      const __mmask16 m = col_mask(n, v);
+      __m512 x = _mm512_mul_ps(va, acc[r][v]);
+      if (beta != 0.0f) x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, out), x);
+      _mm512_mask_storeu_ps(out, m, x);
     }
-    _mm512_mask_storeu_ps(row, m0, x0);
-    _mm512_mask_storeu_ps(row + 16, m1, x1);
   }
 }
 
-using TileFn = void (*)(long, const float*, const float*, float*, long, long, float, float);
-const TileFn kTiles[MR + 1] = {nullptr,  tile<1>, tile<2>, tile<3>,  tile<4>,  tile<5>, tile<6>,
-                               tile<7>,  tile<8>, tile<9>, tile<10>, tile<11>, tile<12>};
+using TileFn = void (*)(long, const float*, long, const float*, float*, long, long, float, float);
+template <bool RowsA, int... R>
+constexpr std::array<TileFn, sizeof...(R) + 1> tile_table(std::integer_sequence<int, R...>) {
+  return {nullptr, &tile<R + 1, RowsA>...};
+}
+// kTiles[RowsA][rows]
+const std::array<TileFn, MR + 1> kTiles[2] = {
+    tile_table<false>(std::make_integer_sequence<int, MR>{}),
+    tile_table<true>(std::make_integer_sequence<int, MR>{})};
 
-// op(A)[i0 : i0+mc, p0 : p0+kc] as ⌈mc/MR⌉ panels of kc × MR; panel rows past mc are never
-// read (the tile for the last panel has fewer rows), so they are left unwritten.
-LSTMX_AVX512 void pack_a(bool ta, const float* a, long lda, long i0, long mc, long p0, long kc,
-                         float* dst) {
-  for (long ir = 0; ir < mc; ir += MR) {
-    const long rows = std::min(MR, mc - ir);
-    float* panel = dst + ir * kc;
-    if (ta) {  // op(A)(i, k) = A[k, i]: MR consecutive floats per k
-      for (long k = 0; k < kc; ++k) {
-        const float* src = a + (p0 + k) * lda + i0 + ir;
-        for (long i = 0; i < rows; ++i) panel[k * MR + i] = src[i];
-      }
-    } else {
-      for (long i = 0; i < rows; ++i) {
-        const float* src = a + (i0 + ir + i) * lda + p0;
-        for (long k = 0; k < kc; ++k) panel[k * MR + i] = src[k];
-      }
-    }
-  }
+// Rows for the next tile when `left` rows remain: full tiles, but a remainder shorter than
+// a tile is shared with the last full one (64 rows: 12, 12, 12, 12, 8, 8, not ..., 12, 4).
+inline long tile_rows(long left) {
+  return left <= MR ? left : left < 2 * MR ? (left + 1) / 2 : MR;
 }
 
 // op(B)[p0 : p0+kc, j0 : j0+nc] as ⌈nc/NR⌉ panels of kc × NR, columns past nc zero.
@@ -138,11 +140,10 @@ LSTMX_AVX512 void pack_b_block(bool tb, const float* b, long ldb, long p0, long 
     const long cols = std::min(NR, nc - jr);
     float* panel = dst + jr * kc;
     if (!tb) {  // row k of op(B) is contiguous
-      const __mmask16 m0 = low_mask(cols), m1 = high_mask(cols);
       for (long k = 0; k < kc; ++k) {
         const float* src = b + (p0 + k) * ldb + j0 + jr;
-        _mm512_store_ps(panel + k * NR, _mm512_maskz_loadu_ps(m0, src));
-        _mm512_store_ps(panel + k * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+        for (int v = 0; v < NV; ++v)
+          _mm512_store_ps(panel + k * NR + 16 * v, _mm512_maskz_loadu_ps(col_mask(cols, v), src + 16 * v));
       }
     } else {  // op(B)(k, j) = B[j, k]: column j of the panel is a row of B
       for (long j = 0; j < cols; ++j) {
@@ -155,18 +156,21 @@ LSTMX_AVX512 void pack_b_block(bool tb, const float* b, long ldb, long p0, long 
   }
 }
 
-// C[0:mc, 0:nc] = alpha · (packed A block) · (packed B block) + beta · C.
-LSTMX_AVX512 void macro_kernel(long mc, long nc, long kc, const float* ap, const float* bp,
-                               float alpha, float beta, float* c, long ldc) {
-  // A-stationary: one 12-row panel of op(A) (12 KiB) stays in L1 while the 32-column panels
-  // of op(B) stream from L2 (the B block is 512 KiB). Measured faster here than keeping a B
-  // panel in L1 across the rows (about 200 against 170 GFLOP/s on one core).
-  for (long ir = 0; ir < mc; ir += MR) {
-    const long rows = std::min(MR, mc - ir);
+// C[0:mc, 0:nc] = alpha · op(A)[0:mc, 0:kc] · (packed B block) + beta · C; A as in tile().
+LSTMX_AVX512 void macro_kernel(long mc, long nc, long kc, bool rows_a, const float* a, long s,
+                               const float* bp, float alpha, float beta, float* c, long ldc) {
+  // A-stationary: one tile's rows of op(A) stay in L1 while the 32-column panels of op(B)
+  // stream from L2 (the B block is 512 KiB). Measured faster here than keeping a B panel in
+  // L1 across the rows (about 200 against 170 GFLOP/s on one core).
+  const auto& tiles = kTiles[rows_a];
+  for (long ir = 0; ir < mc;) {
+    const long rows = tile_rows(mc - ir);
+    const float* ai = rows_a ? a + ir * s : a + ir;
     for (long jr = 0; jr < nc; jr += NR) {
       const long cols = std::min(NR, nc - jr);
-      kTiles[rows](kc, ap + ir * kc, bp + jr * kc, c + ir * ldc + jr, ldc, cols, alpha, beta);
+      tiles[rows](kc, ai, s, bp + jr * kc, c + ir * ldc + jr, ldc, cols, alpha, beta);
     }
+    ir += rows;
   }
 }
 
@@ -177,26 +181,30 @@ void scale(long m, long n, float beta, float* c, long ldc) {
 
 }  // namespace
 
-LSTMX_AVX512 void sgemm(bool ta, bool tb, long m, long n, long k, float alpha, const float* a,
-                        long lda, const float* b, long ldb, float beta, float* c, long ldc) {
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0) return scale(m, n, beta, c, ldc);
-  float* bp = b_scratch.get(round_up(std::min(n, NC), NR) * std::min(k, KC));
-  float* ap = a_scratch.get(round_up(std::min(m, MC), MR) * std::min(k, KC));
-  for (long jc = 0; jc < n; jc += NC) {
-    const long nc = std::min(NC, n - jc);
+namespace {
+
+// C = alpha · op(A) · P + beta · C, P = op(B) as pack_b leaves it (all of K and N).
+// Loops: rows of op(A) in blocks of MC (C's block stays in cache across the K-blocks), then
+// K-blocks, then columns in blocks of NC (a 512 KiB block of P read into L2 once and
+// streamed past each tile's rows of op(A)).
+LSTMX_AVX512 void gemm_packed_rhs(bool ta, long m, long n, long k, float alpha, const float* a,
+                                  long lda, const float* packed, float beta, float* c, long ldc) {
+  const long np = round_up(n, NR);
+  for (long ic = 0; ic < m; ic += MC) {
+    const long mc = std::min(MC, m - ic);
     for (long pc = 0; pc < k; pc += KC) {
       const long kc = std::min(KC, k - pc);
-      pack_b_block(tb, b, ldb, pc, kc, jc, nc, bp);
       const float bt = pc == 0 ? beta : 1.0f;
-      for (long ic = 0; ic < m; ic += MC) {
-        const long mc = std::min(MC, m - ic);
-        pack_a(ta, a, lda, ic, mc, pc, kc, ap);
-        macro_kernel(mc, nc, kc, ap, bp, alpha, bt, c + ic * ldc + jc, ldc);
-      }
+      const float* pk = packed + pc * np;
+      const float* ab = ta ? a + pc * lda + ic : a + ic * lda + pc;  // op(A)[ic, pc]
+      for (long jc = 0; jc < n; jc += NC)
+        macro_kernel(mc, std::min(NC, n - jc), kc, !ta, ab, lda, pk + jc * kc, alpha, bt,
+                     c + ic * ldc + jc, ldc);
     }
   }
 }
+
+}  // namespace
 
 long packed_b_size(long k, long n) { return round_up(n, NR) * k; }
 
@@ -209,17 +217,18 @@ LSTMX_AVX512 void sgemm_packed(long m, long n, long k, float alpha, const float*
                                const float* packed, float beta, float* c, long ldc) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) return scale(m, n, beta, c, ldc);
-  const long np = round_up(n, NR);
-  float* ap = a_scratch.get(round_up(std::min(m, MC), MR) * std::min(k, KC));
-  for (long pc = 0; pc < k; pc += KC) {
-    const long kc = std::min(KC, k - pc);
-    const float bt = pc == 0 ? beta : 1.0f;
-    for (long ic = 0; ic < m; ic += MC) {
-      const long mc = std::min(MC, m - ic);
-      pack_a(false, a, lda, ic, mc, pc, kc, ap);
-      macro_kernel(mc, n, kc, ap, packed + pc * np, alpha, bt, c + ic * ldc, ldc);
-    }
-  }
+  gemm_packed_rhs(false, m, n, k, alpha, a, lda, packed, beta, c, ldc);
+}
+
+// All of op(B) is packed first (each product packs each operand exactly once), then the
+// packed-operand product runs.
+LSTMX_AVX512 void sgemm(bool ta, bool tb, long m, long n, long k, float alpha, const float* a,
+                        long lda, const float* b, long ldb, float beta, float* c, long ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) return scale(m, n, beta, c, ldc);
+  float* bp = b_scratch.get(packed_b_size(k, n));
+  pack_b(tb, k, n, b, ldb, bp);
+  gemm_packed_rhs(ta, m, n, k, alpha, a, lda, bp, beta, c, ldc);
 }
 
 #else  // no AVX-512 path in this build: enabled() is false and these are never called
