@@ -13,6 +13,7 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "blas.hpp"
@@ -77,6 +78,14 @@ class RecurrentWeights {
     const long ld = out_cols();
     const long c0 = k0 * G_ * BS, ncols = (k1 - k0) * G_ * BS;
     if (panels_) {
+      if constexpr (std::is_same_v<T, float>) {
+        if (avx512::enabled()) {
+          for (long b = 0; b < B; ++b)
+            avx512::panel_gemv(H_, ncols / BS, w_.get() + c0 * H_, h + b * H_,
+                               bias_.get() ? bias_.get() + c0 : nullptr, out + b * ld + c0);
+          return;
+        }
+      }
       for (long b = 0; b < B; ++b) {
         for (long grp = k0 * G_; grp < k1 * G_; grp += 2) {
           const bool pair = grp + 1 < k1 * G_;

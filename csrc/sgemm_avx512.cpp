@@ -231,6 +231,49 @@ LSTMX_AVX512 void sgemm(bool ta, bool tb, long m, long n, long k, float alpha, c
   gemm_packed_rhs(ta, m, n, k, alpha, a, lda, bp, beta, c, ldc);
 }
 
+// Four panels at a time, c unrolled by two: eight accumulators cover the FMA latency, and
+// each panel row is one 64-byte load (the product streams W_hh from L2 or L3 at every step,
+// so it is bound by loads, not by FMAs).
+LSTMX_AVX512 void panel_gemv(long H, long ng, const float* panels, const float* h, const float* bias,
+                             float* y) {
+  for (long g0 = 0; g0 < ng; g0 += 4) {
+    const int np = int(std::min(4L, ng - g0));
+    const float* P[4];
+    for (int q = 0; q < 4; ++q) P[q] = panels + (g0 + std::min(q, np - 1)) * H * 16;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, e0 = a0, e1 = a0, e2 = a0, e3 = a0;
+    long c = 0;
+    for (; c + 1 < H; c += 2) {
+      const __m512 h0 = _mm512_set1_ps(h[c]), h1 = _mm512_set1_ps(h[c + 1]);
+      const long o = c * 16;
+      for (int q = 0; q < 4; ++q)
+        _mm_prefetch(reinterpret_cast<const char*>(P[q] + o + 256), _MM_HINT_T0);
+      a0 = _mm512_fmadd_ps(_mm512_load_ps(P[0] + o), h0, a0);
+      a1 = _mm512_fmadd_ps(_mm512_load_ps(P[1] + o), h0, a1);
+      a2 = _mm512_fmadd_ps(_mm512_load_ps(P[2] + o), h0, a2);
+      a3 = _mm512_fmadd_ps(_mm512_load_ps(P[3] + o), h0, a3);
+      e0 = _mm512_fmadd_ps(_mm512_load_ps(P[0] + o + 16), h1, e0);
+      e1 = _mm512_fmadd_ps(_mm512_load_ps(P[1] + o + 16), h1, e1);
+      e2 = _mm512_fmadd_ps(_mm512_load_ps(P[2] + o + 16), h1, e2);
+      e3 = _mm512_fmadd_ps(_mm512_load_ps(P[3] + o + 16), h1, e3);
+    }
+    if (c < H) {
+      const __m512 h0 = _mm512_set1_ps(h[c]);
+      const long o = c * 16;
+      a0 = _mm512_fmadd_ps(_mm512_load_ps(P[0] + o), h0, a0);
+      a1 = _mm512_fmadd_ps(_mm512_load_ps(P[1] + o), h0, a1);
+      a2 = _mm512_fmadd_ps(_mm512_load_ps(P[2] + o), h0, a2);
+      a3 = _mm512_fmadd_ps(_mm512_load_ps(P[3] + o), h0, a3);
+    }
+    const __m512 r[4] = {_mm512_add_ps(a0, e0), _mm512_add_ps(a1, e1), _mm512_add_ps(a2, e2),
+                         _mm512_add_ps(a3, e3)};
+    for (int q = 0; q < np; ++q) {
+      __m512 v = r[q];
+      if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias + (g0 + q) * 16));
+      _mm512_storeu_ps(y + (g0 + q) * 16, v);
+    }
+  }
+}
+
 #else  // no AVX-512 path in this build: enabled() is false and these are never called
 
 void sgemm(bool, bool, long, long, long, float, const float*, long, const float*, long, float,
@@ -240,6 +283,7 @@ void pack_b(bool, long, long, const float*, long, float*) { std::abort(); }
 void sgemm_packed(long, long, long, float, const float*, long, const float*, float, float*, long) {
   std::abort();
 }
+void panel_gemv(long, long, const float*, const float*, const float*, float*) { std::abort(); }
 
 #endif
 

@@ -35,5 +35,9 @@ void pack_b(bool tb, long k, long n, const float* b, long ldb, float* packed);
 void sgemm_packed(long m, long n, long k, float alpha, const float* a, long lda,
                   const float* packed, float beta, float* c, long ldc);
 
+// The small-batch recurrent product on 16-row panels (RecurrentWeights' panel layout): for
+// groups g < ng, y[16g + l] = Σ_c P[g·H·16 + 16c + l] · h[c] (+ bias[16g + l] when bias).
+void panel_gemv(long H, long ng, const float* panels, const float* h, const float* bias, float* y);
+
 }  // namespace avx512
 }  // namespace lstmx
