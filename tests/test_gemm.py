@@ -1,0 +1,96 @@
+"""The float32 GEMM under every kernel: lstmx's own AVX-512 GEMM where the CPU has AVX-512,
+the BLAS otherwise (``build_info()["gemm_float32"]`` says which). Checked against a float64
+NumPy product over edge shapes (tiles of 12 rows × 32 columns and K-blocks of 256 cut them
+unevenly), both transposes, alpha/beta, and the packed-operand path the recurrent step uses."""
+
+import itertools
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lstmx
+from lstmx import _core
+
+AVX512 = lstmx.build_info()["gemm_float32"].startswith("lstmx avx512")
+
+SHAPES = [(1, 1, 1), (5, 7, 3), (12, 32, 256), (13, 33, 257), (25, 31, 1), (64, 100, 513),
+          (300, 65, 40), (7, 1000, 17)]
+
+
+def _product(rng, m, n, k, ta, tb):
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+    exact = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+    return a, b, exact
+
+
+@pytest.mark.parametrize("m,n,k", SHAPES)
+@pytest.mark.parametrize("ta,tb", list(itertools.product([False, True], repeat=2)))
+def test_gemm_matches_float64_product(rng, m, n, k, ta, tb):
+    a, b, exact = _product(rng, m, n, k, ta, tb)
+    for alpha, beta in [(1.0, 0.0), (1.0, 1.0), (0.5, -2.0)]:
+        c0 = rng.standard_normal((m, n)).astype(np.float32)
+        want = alpha * exact + beta * c0.astype(np.float64)
+        c = c0.copy()
+        if beta == 0.0:
+            c[:] = np.nan  # beta = 0 must not read C
+        _core._gemm(a, b, c, ta, tb, alpha, beta, False)
+        scale = np.abs(alpha * exact).max() + np.abs(beta * c0).max() + 1e-30
+        assert np.all(np.isfinite(c))
+        assert np.abs(c - want).max() / scale < 2e-6 * max(1.0, np.sqrt(k) / 8)
+
+
+@pytest.mark.skipif(not AVX512, reason="the packed-operand path exists only with the AVX-512 GEMM")
+@pytest.mark.parametrize("m,n,k", SHAPES)
+@pytest.mark.parametrize("tb", [False, True])
+def test_packed_operand_product(rng, m, n, k, tb):
+    a, b, exact = _product(rng, m, n, k, False, tb)
+    c = rng.standard_normal((m, n)).astype(np.float32)
+    want = exact + c.astype(np.float64)
+    _core._gemm(a, b, c, False, tb, 1.0, 1.0, True)
+    assert np.abs(c - want).max() / (np.abs(want).max() + 1e-30) < 2e-6 * max(1.0, np.sqrt(k) / 8)
+
+
+def test_gemm_rejects_disagreeing_shapes():
+    a = np.zeros((3, 4), np.float32)
+    with pytest.raises(ValueError, match="shapes"):
+        _core._gemm(a, np.zeros((5, 2), np.float32), np.zeros((3, 2), np.float32))
+
+
+def test_kernels_agree_with_the_blas_path(tmp_path):
+    """The same LSTM/GRU forward and backward with LSTMX_GEMM=blas (a fresh process: the
+    choice is made once) agree with this process's GEMM to float32 rounding."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys, numpy as np, lstmx\n"
+        "rng = np.random.default_rng(3)\n"
+        "out = {}\n"
+        "for name, cls in (('lstm', lstmx.LSTM), ('gru', lstmx.GRU)):\n"
+        "    layer = cls(24, 40, dtype=np.float32, seed=1)\n"
+        "    for B in (3, 20):\n"
+        "        x = rng.standard_normal((7, B, 24)).astype(np.float32)\n"
+        "        y = layer(x)[0]\n"
+        "        dx = layer.backward(np.ones_like(y))[0]\n"
+        "        out[f'{name}{B}_y'], out[f'{name}{B}_dx'] = y, dx\n"
+        "        for p, v in layer.named_parameters():\n"
+        "            out[f'{name}{B}_{p}'] = v.grad.copy()\n"
+        "        layer.zero_grad()\n"
+        "out['gemm'] = np.array(lstmx.build_info()['gemm_float32'])\n"
+        "np.savez(sys.argv[1], **out)\n")
+    results = {}
+    for choice in ("default", "blas"):
+        env = dict(os.environ)
+        env.pop("LSTMX_GEMM", None)
+        if choice == "blas":
+            env["LSTMX_GEMM"] = "blas"
+        path = tmp_path / f"{choice}.npz"
+        subprocess.run([sys.executable, str(script), str(path)], check=True, env=env)
+        results[choice] = dict(np.load(path))
+    assert str(results["blas"].pop("gemm")) == "blas"
+    results["default"].pop("gemm")
+    assert results["default"].keys() == results["blas"].keys()
+    for key, want in results["blas"].items():
+        np.testing.assert_allclose(results["default"][key], want, rtol=1e-4, atol=1e-5, err_msg=key)
