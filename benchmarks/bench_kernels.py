@@ -5,9 +5,11 @@ loaded into lstmx) on the same inputs, side by side in one process, interleaved 
 per repeat, so machine noise hits all of them alike. Prints a table and writes JSON with the
 machine, thread counts, library versions and a NumPy GEMM ceiling measured in the same run.
 
-    python benchmarks/bench_kernels.py                  # all sizes, lstm+gru, fwd+fwdbwd
+    python benchmarks/bench_kernels.py                  # all sizes, lstm+gru+rnn, fwd+fwdbwd
     python benchmarks/bench_kernels.py --quick          # smoke test (fewer repeats)
     python benchmarks/bench_kernels.py --sizes nmt-m --cells lstm --modes fwd --threads 1
+    python benchmarks/bench_kernels.py --layers 2 --bidirectional --no-reference
+    python benchmarks/bench_kernels.py --plot benchmarks/results/kernels.png
 
 Modes (per layer call on x (T, B, I)):
     fwd     inference forward: lstmx ``eval()``, torch under ``no_grad()``, reference forward
@@ -16,7 +18,9 @@ Modes (per layer call on x (T, B, I)):
             reference forward + backward
 
 FLOPs (GEMM only, pointwise work not counted): forward F = 2·T·B·G·H·(I+H) with G = 4 (LSTM),
-3 (GRU), 1 (RNN); fwd+bwd = 3F. A benchmark, not a test: it never fails on slow numbers.
+3 (GRU), 1 (RNN), per layer and direction (layers above the first read 2H inputs when
+bidirectional); fwd+bwd = 3F. A benchmark, not a test: it never fails on slow numbers.
+Thread scaling is bench_scaling.py.
 """
 
 import argparse
@@ -56,7 +60,9 @@ SIZES = {
     "nmt-m": (50, 64, 512, 512),
     "wide": (100, 16, 1024, 1024),
     "lat-b1": (200, 1, 256, 256),
+    "lat-b1-h512": (200, 1, 512, 512),
 }
+DEFAULT_SIZES = ["nmt-s", "nmt-m", "wide", "lat-b1", "lat-b1-h512"]
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 MODES = ("fwd", "fwdbwd")
 
@@ -68,14 +74,19 @@ SLOW_REFERENCE_RUNS = 3
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "kernels.json"
 
 
-def forward_flops(cell, T, B, I, H):
-    """GEMM FLOPs of one forward pass: input projection 2TBGHI + recurrence 2TBGH²."""
-    return 2 * T * B * GATES[cell] * H * (I + H)
+def forward_flops(cell, T, B, I, H, layers=1, directions=1):
+    """GEMM FLOPs of one forward pass: input projection 2TBGHI + recurrence 2TBGH² per layer
+    and direction; layer l > 0 reads the previous layer's directions·H outputs."""
+    total = 0
+    for layer in range(layers):
+        inputs = I if layer == 0 else directions * H
+        total += directions * 2 * T * B * GATES[cell] * H * (inputs + H)
+    return total
 
 
-def mode_flops(cell, mode, shape):
+def mode_flops(cell, mode, shape, layers=1, directions=1):
     """Forward F; forward + backward 3F (backward = dX, dW_ih, dW_hh, dh = 2F)."""
-    f = forward_flops(cell, *shape)
+    f = forward_flops(cell, *shape, layers=layers, directions=directions)
     return f if mode == "fwd" else 3 * f
 
 
@@ -217,9 +228,8 @@ class Impl:
 
 
 def make_native(cell, mode, layer, x, dy):
-    def params():
-        return {"dw_ih": layer.weight_ih_l0.grad.copy(), "dw_hh": layer.weight_hh_l0.grad.copy(),
-                "db_ih": layer.bias_ih_l0.grad.copy(), "db_hh": layer.bias_hh_l0.grad.copy()}
+    def params():  # keyed like torch's named_parameters: "d" + weight_ih_l0, ...
+        return {"d" + name: p.grad.copy() for name, p in layer.named_parameters()}
 
     if mode == "fwd":
         layer.eval()
@@ -261,8 +271,7 @@ def make_torch(cell, mode, module, x, dy):
         xt.grad = None
 
     def collect(y):
-        grads = {"d" + k.split("_l0")[0].replace("weight", "w").replace("bias", "b"): p.grad.numpy()
-                 for k, p in module.named_parameters()}
+        grads = {"d" + k: p.grad.numpy() for k, p in module.named_parameters()}
         return {"y": y.detach().numpy(), "dx": xt.grad.numpy(), **grads}
 
     return Impl("torch", run, reset, collect)
@@ -298,7 +307,8 @@ def make_reference(cell, mode, weights, x, dy):
 
     def collect(out):
         y, dx, dparams = out
-        return {"y": y, "dx": dx, **dict(zip(("dw_ih", "dw_hh", "db_ih", "db_hh"), dparams))}
+        names = ("dweight_ih_l0", "dweight_hh_l0", "dbias_ih_l0", "dbias_hh_l0")
+        return {"y": y, "dx": dx, **dict(zip(names, dparams))}
 
     return Impl("reference", run, lambda: None, collect)
 
@@ -351,25 +361,26 @@ def time_group(impls, repeats, warmup, settle, quick):
             impl.times.append(time.perf_counter() - t0)
 
 
-def build_group(cell, size, dtype, with_torch, seed):
+def build_group(cell, size, dtype, with_torch, seed, layers=1, bidirectional=False):
     """Weights and inputs shared by every implementation of (cell, size):
     (lstmx layer, torch module or None, weights dict, x, dy)."""
     T, B, I, H = SIZES[size]
+    shape = dict(num_layers=layers, bidirectional=bidirectional)
     if with_torch:
         torch.manual_seed(seed)
-        module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell](I, H)
+        module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell](I, H, **shape)
         module = module.to(torch.float64 if dtype == np.float64 else torch.float32)
         weights = {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
     else:
         module, weights = None, None
     layer_cls = {"lstm": lstmx.LSTM, "gru": lstmx.GRU, "rnn": lstmx.RNN}[cell]
-    layer = layer_cls(I, H, dtype=dtype, seed=seed)
+    layer = layer_cls(I, H, dtype=dtype, seed=seed, **shape)
     if weights is not None:
         layer.load_state_dict(weights)
     weights = layer.state_dict()
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((T, B, I)).astype(dtype)
-    dy = rng.standard_normal((T, B, H)).astype(dtype)
+    dy = rng.standard_normal((T, B, (2 if bidirectional else 1) * H)).astype(dtype)
     return layer, module, weights, x, dy
 
 
@@ -403,10 +414,10 @@ def row_cells(row):
             num(row["max_abs_diff_vs_native"], ".1e")]
 
 
-def group_rows(cell, mode, size, impls, ceiling):
+def group_rows(cell, mode, size, impls, ceiling, layers=1, directions=1):
     """Result rows of one (cell, mode, size): timings, GFLOP/s, ratios, agreement."""
     shape = SIZES[size]
-    flops = mode_flops(cell, mode, shape)
+    flops = mode_flops(cell, mode, shape, layers, directions)
     by_name = {impl.name: impl for impl in impls}
     medians = {impl.name: statistics.median(impl.times) for impl in impls if impl.times}
     native = by_name.get("native")
@@ -414,7 +425,8 @@ def group_rows(cell, mode, size, impls, ceiling):
     for impl in impls:
         med = medians.get(impl.name)
         row = {"cell": cell, "mode": mode, "size": size, "T": shape[0], "B": shape[1], "I": shape[2],
-               "H": shape[3], "impl": impl.name, "gflop": flops / 1e9, "runs": len(impl.times),
+               "H": shape[3], "layers": layers, "directions": directions,
+               "impl": impl.name, "gflop": flops / 1e9, "runs": len(impl.times),
                "times_ms": [1e3 * t for t in impl.times],
                "median_ms": None if med is None else 1e3 * med,
                "min_ms": 1e3 * min(impl.times) if impl.times else None,
@@ -472,6 +484,9 @@ def print_header(info, args, ceiling32, ceiling, dtype):
           "in fwdbwd) from native")
     print("sizes:", ", ".join(f"{s} (T={SIZES[s][0]}, B={SIZES[s][1]}, I={SIZES[s][2]}, H={SIZES[s][3]})"
                               for s in args.sizes))
+    print(f"layers: {args.layers}, {'bidirectional' if args.bidirectional else 'one direction'}"
+          + ("; the NumPy reference covers one layer, one direction only: skipped"
+             if args.layers > 1 or args.bidirectional else ""))
     print()
 
 
@@ -508,10 +523,12 @@ def comma_list(choices):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", type=comma_list(list(SIZES)), default=list(SIZES),
+    p.add_argument("--sizes", type=comma_list(list(SIZES)), default=DEFAULT_SIZES,
                    help=f"comma-separated subset of {', '.join(SIZES)} (default: all)")
-    p.add_argument("--cells", type=comma_list(list(GATES)), default=["lstm", "gru"],
-                   help="comma-separated cells: lstm, gru, rnn (default: lstm,gru)")
+    p.add_argument("--cells", type=comma_list(list(GATES)), default=list(GATES),
+                   help="comma-separated cells: lstm, gru, rnn (default: all three)")
+    p.add_argument("--layers", type=int, default=1, help="stacked layers (default 1)")
+    p.add_argument("--bidirectional", action="store_true", help="bidirectional layers")
     p.add_argument("--modes", type=comma_list(list(MODES)), default=list(MODES),
                    help="comma-separated modes: fwd, fwdbwd (default: both)")
     p.add_argument("--threads", type=int, default=None,
@@ -530,7 +547,13 @@ def parse_args(argv=None):
                    help="where to write the results (default: benchmarks/results/kernels.json)")
     p.add_argument("--quick", action="store_true", help="smoke test: 2 repeats, 1 warm-up, 1 reference run")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and inputs (default 0)")
+    p.add_argument("--plot", type=Path, default=None,
+                   help="also draw native and torch GFLOP/s per size into this PNG (needs matplotlib)")
     args = p.parse_args(argv)
+    if args.layers < 1:
+        p.error(f"--layers must be at least 1, got {args.layers}")
+    if args.layers > 1 or args.bidirectional:
+        args.no_reference = True
     args.repeats = args.repeats if args.repeats is not None else (2 if args.quick else 7)
     args.warmup = max(1, args.warmup if args.warmup is not None else (1 if args.quick else 2))
     if args.repeats < 1:
@@ -563,7 +586,8 @@ def main(argv=None):
     rows = []
     for cell in args.cells:
         for size in args.sizes:
-            layer, module, weights, x, dy = build_group(cell, size, dtype, with_torch, args.seed)
+            layer, module, weights, x, dy = build_group(cell, size, dtype, with_torch, args.seed,
+                                                        args.layers, args.bidirectional)
             for mode in args.modes:
                 impls = [make_native(cell, mode, layer, x, dy)]
                 if with_torch:
@@ -571,7 +595,8 @@ def main(argv=None):
                 if not args.no_reference:
                     impls.append(make_reference(cell, mode, weights, x, dy))
                 time_group(impls, args.repeats, args.warmup, args.settle, args.quick)
-                group = group_rows(cell, mode, size, impls, ceiling)
+                group = group_rows(cell, mode, size, impls, ceiling, args.layers,
+                                   2 if args.bidirectional else 1)
                 for row in group:
                     print(format_row(row_cells(row)), flush=True)
                 rows.extend(group)
@@ -588,7 +613,8 @@ def main(argv=None):
     result = {
         "machine": info,
         "settings": {"sizes": {s: dict(zip("TBIH", SIZES[s])) for s in args.sizes}, "cells": args.cells,
-                     "modes": args.modes, "dtype": args.dtype, "threads": threads, "repeats": args.repeats,
+                     "modes": args.modes, "layers": args.layers, "bidirectional": args.bidirectional,
+                     "dtype": args.dtype, "threads": threads, "repeats": args.repeats,
                      "warmup": args.warmup, "settle_s": args.settle, "quick": args.quick, "seed": args.seed,
                      "torch": with_torch, "reference": not args.no_reference,
                      "slow_reference_s": SLOW_REFERENCE_S,
@@ -601,7 +627,48 @@ def main(argv=None):
         "wall_time_s": elapsed,
     }
     write_json(args.json, result)
+    if args.plot:
+        plot_rows(rows, args.plot, info, threads)
     return 0
+
+
+def plot_rows(rows, path, info, threads):
+    """A bar chart of GFLOP/s per (cell, mode, size): native and torch side by side, with the
+    torch/native ratio over each pair. Reports (does not fail) when matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"could not draw {path}: matplotlib is not installed (pip install 'lstmx[plot]')")
+        return
+    groups = list(dict.fromkeys((r["cell"], r["mode"], r["size"]) for r in rows))
+    gf = {(r["cell"], r["mode"], r["size"], r["impl"]): r["gflops"] for r in rows}
+    ratio = {(r["cell"], r["mode"], r["size"]): r["torch_over_native"] for r in rows
+             if r["impl"] == "native"}
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(groups) + 2), 4.2))
+    xs = np.arange(len(groups))
+    for offset, impl, color in ((-0.2, "native", "tab:blue"), (0.2, "torch", "tab:orange")):
+        ax.bar(xs + offset, [gf.get((*g, impl)) or 0 for g in groups], 0.4, label=impl, color=color)
+    for x, g in zip(xs, groups):
+        if ratio.get(g):
+            top = max(gf.get((*g, "native")) or 0, gf.get((*g, "torch")) or 0)
+            ax.text(x, top * 1.02, f"{ratio[g]:.2f}×", ha="center", fontsize=7)
+    ax.set_xticks(xs, [f"{c} {m}\n{s}" for c, m, s in groups], fontsize=7)
+    ax.set_ylabel("GFLOP/s (GEMM FLOPs, median)")
+    stack = rows[0]["layers"], rows[0]["directions"]
+    shape = "" if stack == (1, 1) else f"{stack[0]}-layer {'bidirectional ' if stack[1] == 2 else ''}"
+    ax.set_title(f"lstmx vs torch, {shape}{threads} thread(s), {info['cpu_model']} "
+                 "(label: torch time / lstmx time)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+        print(f"wrote {path}")
+    except OSError as e:
+        print(f"could not write {path}: {e}")
+    plt.close(fig)
 
 
 if __name__ == "__main__":
