@@ -6,6 +6,7 @@
 #include <cblas.h>
 
 #include <string>
+#include <utility>
 
 #include "checks.hpp"
 #include "parallel.hpp"
@@ -208,6 +209,70 @@ py::tuple backward(Kind kind, const std::string& nonlin, py::object x, py::objec
   return backward_typed<double>(kind, relu, d, dt, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, need_dx);
 }
 
+// C = op(A)·op(B) + beta·C for 2-D C-contiguous arrays of one float dtype, on lstmx's
+// OpenMP team (rows of C split over it) with the kernels' GEMM, the GIL released.
+// Python-side products in loops that also call the kernels (decoder steps, output
+// projections) use it, so that one pool of threads does all the work.
+template <class T>
+void matmul_typed(const py::array& a, const py::array& b, py::array& c, bool ta, bool tb, T beta) {
+  const long m = c.shape(0), n = c.shape(1), k = ta ? a.shape(0) : a.shape(1);
+  const T* A = static_cast<const T*>(a.data());
+  const T* Bp = static_cast<const T*>(b.data());
+  T* C = static_cast<T*>(c.mutable_data());
+  const long lda = a.shape(1), ldb = b.shape(1);
+  // below ~1 MFLOP a second thread costs more than it brings
+  const int nt = double(m) * n * k < 5e5 ? 1 : num_threads();
+  py::gil_scoped_release release;
+#pragma omp parallel num_threads(nt)
+  gemm_rows_shared(ta, tb, m, n, k, T(1), A, lda, Bp, ldb, beta, C, n);
+}
+
+py::array matmul(py::array a, py::array b, py::object out, bool ta, bool tb, double beta) {
+  for (auto [arr, name] : {std::pair<py::array*, const char*>{&a, "a"}, {&b, "b"}}) {
+    if (arr->ndim() != 2)
+      throw py::value_error(std::string(name) + " must be 2-D, got " + std::to_string(arr->ndim()) + "-D");
+    if (!(arr->flags() & py::array::c_style))
+      throw py::value_error(std::string(name) + " must be C-contiguous");
+  }
+  const py::dtype dt = a.dtype();
+  if (!is_dtype<float>(dt) && !is_dtype<double>(dt))
+    throw py::type_error("a must be float32 or float64, got " + std::string(py::str(dt)));
+  if (!same_dtype(b.dtype(), dt))
+    throw py::type_error("b must have a's dtype " + std::string(py::str(dt)) + ", got " +
+                         std::string(py::str(b.dtype())));
+  const long m = ta ? a.shape(1) : a.shape(0), k = ta ? a.shape(0) : a.shape(1);
+  const long kb = tb ? b.shape(1) : b.shape(0), n = tb ? b.shape(0) : b.shape(1);
+  if (kb != k)
+    throw py::value_error("inner dimensions differ: op(a) is (" + std::to_string(m) + ", " +
+                          std::to_string(k) + "), op(b) is (" + std::to_string(kb) + ", " +
+                          std::to_string(n) + ")");
+  py::array c;
+  if (out.is_none()) {
+    if (beta != 0.0) throw py::value_error("beta != 0 needs out");
+    c = py::array(dt, {m, n});
+  } else {
+    c = out.cast<py::array>();
+    if (c.ndim() != 2 || c.shape(0) != m || c.shape(1) != n)
+      throw py::value_error("out must have shape (" + std::to_string(m) + ", " + std::to_string(n) + ")");
+    if (!same_dtype(c.dtype(), dt)) throw py::type_error("out must have a's dtype " + std::string(py::str(dt)));
+    if (!(c.flags() & py::array::c_style) || !c.writeable())
+      throw py::value_error("out must be C-contiguous and writeable");
+    auto bytes = [](const py::array& x) {
+      const char* p = static_cast<const char*>(x.data());
+      return std::pair<const char*, const char*>(p, p + x.nbytes());
+    };
+    for (const py::array* src : {&a, &b}) {
+      auto [s0, s1] = bytes(*src);
+      auto [c0, c1] = bytes(c);
+      if (s0 < c1 && c0 < s1) throw py::value_error("out must not overlap a or b");
+    }
+  }
+  if (m == 0 || n == 0) return c;
+  if (is_dtype<float>(dt)) matmul_typed<float>(a, b, c, ta, tb, float(beta));
+  else matmul_typed<double>(a, b, c, ta, tb, beta);
+  return c;
+}
+
 py::dict build_info() {
   py::dict info;
 #ifdef LSTMX_CXX_COMPILER
@@ -304,6 +369,9 @@ PYBIND11_MODULE(_core, m) {
   }, py::arg("n"));
   m.def("get_num_threads", &num_threads);
   m.def("build_info", &build_info);
+  m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("out") = py::none(),
+        py::arg("ta") = false, py::arg("tb") = false, py::arg("beta") = 0.0,
+        "op(a) @ op(b) (+ beta * out) on lstmx's threads; op(x) = x.T when its flag is set.");
   // For the tests: the float32 GEMM the kernels use, C = alpha·op(A)·op(B) + beta·C in place.
   m.def("_gemm", [](py::array_t<float, 0> a, py::array_t<float, 0> b, py::array_t<float, 0> c,
                    bool ta, bool tb, float alpha, float beta, bool packed) {

@@ -94,3 +94,55 @@ def test_kernels_agree_with_the_blas_path(tmp_path):
     assert results["default"].keys() == results["blas"].keys()
     for key, want in results["blas"].items():
         np.testing.assert_allclose(results["default"][key], want, rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta,tb", list(itertools.product([False, True], repeat=2)))
+def test_matmul_on_lstmx_threads(rng, dtype, ta, tb):
+    """lstmx._matmul.mm (the products of the decoders and output layers) equals NumPy's,
+    on 1 and 2 threads, with and without accumulation into ``out``."""
+    from lstmx._matmul import linear, mm
+
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for m, n, k in [(3, 5, 7), (64, 1024, 256), (200, 33, 130)]:
+        a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+        b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+        want = (a.T if ta else a) @ (b.T if tb else b)
+        scale = np.abs(want).max()
+        for threads in (1, 2):
+            lstmx.set_num_threads(threads)
+            try:
+                got = mm(a, b, ta=ta, tb=tb)
+                acc = np.ones((m, n), dtype)
+                assert mm(a, b, ta=ta, tb=tb, out=acc, beta=1.0) is acc
+            finally:
+                lstmx.set_num_threads(2)
+            assert got.dtype == dtype and got.shape == (m, n)
+            assert np.abs(got - want).max() <= tol * scale
+            assert np.abs(acc - (want + 1)).max() <= tol * scale
+    x = rng.standard_normal((4, 6, 9)).astype(dtype)
+    w = rng.standard_normal((5, 9)).astype(dtype)
+    bias = rng.standard_normal(5).astype(dtype)
+    np.testing.assert_allclose(linear(x, w, bias), x @ w.T + bias, rtol=tol, atol=tol * 10)
+    # non-contiguous operands are copied, integer ones fall back to NumPy
+    np.testing.assert_allclose(mm(a.T.copy().T, b, ta=ta, tb=tb), want, rtol=tol, atol=tol * scale)
+    ints = np.arange(6).reshape(2, 3)
+    np.testing.assert_array_equal(mm(ints, ints, tb=True), ints @ ints.T)
+
+
+def test_matmul_rejects_bad_operands():
+    a = np.zeros((3, 4), np.float32)
+    with pytest.raises(ValueError, match="inner dimensions"):
+        _core.matmul(a, np.zeros((5, 2), np.float32))
+    with pytest.raises(TypeError, match="dtype"):
+        _core.matmul(a, np.zeros((4, 2), np.float64))
+    with pytest.raises(ValueError, match="2-D"):
+        _core.matmul(np.zeros((2, 3, 4), np.float32), a)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.matmul(np.zeros((4, 3), np.float32).T, a)
+    with pytest.raises(ValueError, match="shape"):
+        _core.matmul(a, np.zeros((4, 2), np.float32), out=np.zeros((3, 3), np.float32))
+    with pytest.raises(ValueError, match="overlap"):
+        _core.matmul(a, np.zeros((4, 4), np.float32), out=a)
+    with pytest.raises(ValueError, match="needs out"):
+        _core.matmul(a, np.zeros((4, 2), np.float32), beta=1.0)

@@ -20,6 +20,7 @@ the extended native kernel for one step (``lstmx._core.ext_forward`` with T = 1)
 import numpy as np
 
 from .. import _cells, _core
+from .._matmul import mm
 from ..checks import check_array, check_float_dtype
 from .init import init_array
 from .module import Parameter, StackedModule
@@ -80,8 +81,8 @@ class _Cell(StackedModule):
                            f"(B, H) = ({batch}, {self.hidden_size})")
 
     def _projections(self, x, h):
-        gx = x @ self.weight_ih.data.T
-        gh = h @ self.weight_hh.data.T
+        gx = mm(x, self.weight_ih.data, tb=True)
+        gh = mm(h, self.weight_hh.data, tb=True)
         if self.bias:
             gx += self.bias_ih.data
             gh += self.bias_hh.data
@@ -89,12 +90,12 @@ class _Cell(StackedModule):
 
     def _accumulate(self, x, h, dgx, dgh):
         """Parameter gradients of one step and ∂L/∂x, ∂L/∂h through the products."""
-        self.weight_ih.grad += dgx.T @ x
-        self.weight_hh.grad += dgh.T @ h
+        mm(dgx, x, ta=True, out=self.weight_ih.grad, beta=1.0)
+        mm(dgh, h, ta=True, out=self.weight_hh.grad, beta=1.0)
         if self.bias:
             self.bias_ih.grad += dgx.sum(axis=0)
             self.bias_hh.grad += dgh.sum(axis=0)
-        return dgx @ self.weight_ih.data, dgh @ self.weight_hh.data
+        return mm(dgx, self.weight_ih.data), mm(dgh, self.weight_hh.data)
 
     def _extended(self):
         return (self.layer_norm or self.activation != "tanh"

@@ -12,6 +12,7 @@ Names, shapes and initialisations are PyTorch's (``torch.nn.Linear`` & co.), so 
 
 import numpy as np
 
+from .._matmul import mm
 from ..checks import check_array, check_float_dtype
 from .module import Module, Parameter, StackedModule
 
@@ -59,7 +60,7 @@ class Linear(StackedModule):
     def forward(self, x):
         x = _check_last_dim(x, "x", self.dtype, self.in_features, "in_features")
         # One matrix product over all leading axes: (N, in) @ (in, out).
-        y = x.reshape(-1, self.in_features) @ self.weight.data.T
+        y = mm(x.reshape(-1, self.in_features), self.weight.data, tb=True)
         if self.bias is not None:
             y += self.bias.data
         if self.training:
@@ -73,10 +74,10 @@ class Linear(StackedModule):
         self._stack.pop()
         dy2 = dy.reshape(-1, self.out_features)
         # dW = dyᵀ x, db = Σ dy, dx = dy W
-        self.weight.grad += dy2.T @ x.reshape(-1, self.in_features)
+        mm(dy2, x.reshape(-1, self.in_features), ta=True, out=self.weight.grad, beta=1.0)
         if self.bias is not None:
             self.bias.grad += dy2.sum(axis=0)
-        return (dy2 @ self.weight.data).reshape(x.shape)
+        return mm(dy2, self.weight.data).reshape(x.shape)
 
     def __repr__(self):
         return (f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None}, "

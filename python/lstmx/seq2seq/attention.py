@@ -25,6 +25,7 @@ the key projection's gradients, by ``memory_backward()`` once the steps are done
 
 import numpy as np
 
+from .._matmul import linear, mm
 from ..checks import check_array, check_float_dtype
 from ..nn.module import Module, Parameter
 
@@ -95,7 +96,7 @@ class Attention(Module):
     def _scores(self, q):
         """(scores (B, S), what their backward needs)."""
         if self.score == "additive":
-            e = np.tanh(self._keys + (q @ self.query_weight.data.T)[:, None, :])  # (B, S, A)
+            e = np.tanh(self._keys + mm(q, self.query_weight.data, tb=True)[:, None, :])  # (B, S, A)
             return e @ self.v.data, e
         return np.matmul(self._keys, q[:, :, None])[:, :, 0], None
 
@@ -107,8 +108,8 @@ class Attention(Module):
             dpre = (dscores[:, :, None] * self.v.data) * (1.0 - e * e)  # (B, S, A)
             self._dkeys += dpre
             dq_proj = dpre.sum(axis=1)
-            self.query_weight.grad += dq_proj.T @ q
-            return dq_proj @ self.query_weight.data
+            mm(dq_proj, q, ta=True, out=self.query_weight.grad, beta=1.0)
+            return mm(dq_proj, self.query_weight.data)
         self._dkeys += dscores[:, :, None] * q[:, None, :]
         return np.matmul(dscores[:, None, :], self._keys)[:, 0]
 
@@ -136,7 +137,7 @@ class Attention(Module):
         self._mem = np.ascontiguousarray(memory.transpose(1, 0, 2))  # (B, S, K)
         self._mask = length_mask(lengths, S)
         proj = self._project()
-        self._keys = self._mem if proj is None else self._mem @ getattr(self, proj).data.T
+        self._keys = self._mem if proj is None else linear(self._mem, getattr(self, proj).data)
         self._stack = []
         self._dmem = self._dkeys = None
         if self.training:
@@ -188,8 +189,8 @@ class Attention(Module):
         if proj is not None:
             w = getattr(self, proj)
             out, K = w.data.shape
-            w.grad += dkeys.reshape(-1, out).T @ self._mem.reshape(-1, K)
-            dmem = dmem + dkeys @ w.data
+            mm(dkeys.reshape(-1, out), self._mem.reshape(-1, K), ta=True, out=w.grad, beta=1.0)
+            dmem = dmem + mm(dkeys.reshape(-1, out), w.data).reshape(dkeys.shape[:-1] + (K,))
         return np.ascontiguousarray(dmem.transpose(1, 0, 2))
 
     def clear(self):

@@ -18,6 +18,7 @@ The choice is not differentiable; backward is exact for the tokens actually fed.
 
 import numpy as np
 
+from .._matmul import linear
 from ..checks import check_float_dtype
 from ..nn.cells import GRUCell, LSTMCell
 from ..nn.layers import Dropout, Embedding, Linear
@@ -139,7 +140,7 @@ class Decoder(Module):
 
     def _logits(self, tilde):
         """Output projection of one step, kept out of the backward stacks."""
-        return tilde @ self.out.weight.data.T + self.out.bias.data
+        return linear(tilde, self.out.weight.data, self.out.bias.data)
 
     def step(self, ids, state):
         """One inference step: ``ids (B,)`` previous tokens -> (logits (B, V), new state,
