@@ -46,7 +46,14 @@ void forward_engine(const SeqForward<T>& a, Cell& cell) {
     for (long u = 0; u < H; ++u)
       bx.get()[g * H + u] = a.b_ih[g * H + u] + (bias_gate[g] ? T(0) : a.b_hh[g * H + u]);
 
-  RecurrentWeights<T> rw(G, H, a.B, a.w_hh, any_step_bias ? a.b_hh : nullptr, bias_gate);
+  // Where no gate keeps a bias inside the step (LSTM, RNN), all of it is added to the
+  // recurrent product's output, B rows per step, instead of being copied into all T·B rows
+  // of Gx before the input GEMM. GRU's n gate needs b_in in Gx and b_hn in the step.
+  const bool bias_in_step = !any_step_bias;
+  bool every_gate[G];
+  std::fill(every_gate, every_gate + G, true);
+  RecurrentWeights<T> rw(G, H, a.B, a.w_hh,
+                         bias_in_step ? bx.get() : a.b_hh, bias_in_step ? every_gate : bias_gate);
   Buffer<T> gh(a.B * rw.out_cols());
   T* gx = cell.gx();
   const int nt = num_threads();
@@ -55,9 +62,10 @@ void forward_engine(const SeqForward<T>& a, Cell& cell) {
   {
     long r0, r1;
     split_range(TB, team_size(), thread_index(), r0, r1);
-    for (long r = r0; r < r1; ++r) std::memcpy(gx + r * GH, bx.get(), GH * sizeof(T));
-    gemm(false, true, r1 - r0, GH, a.I, T(1), a.x + r0 * a.I, a.I, a.w_ih, a.I, T(1),
-         gx + r0 * GH, GH);
+    if (!bias_in_step)
+      for (long r = r0; r < r1; ++r) std::memcpy(gx + r * GH, bx.get(), GH * sizeof(T));
+    gemm(false, true, r1 - r0, GH, a.I, T(1), a.x + r0 * a.I, a.I, a.w_ih, a.I,
+         bias_in_step ? T(0) : T(1), gx + r0 * GH, GH);
   }
 
   const long ld = rw.out_cols();
