@@ -61,6 +61,10 @@ void ext_forward(const ExtLayer<S>& a) {
   const int nrow = int(std::min<long>(nt, B));
   Buffer<S> gh_all(B * GH), hm_all(a.mask ? B * R : 0), r_all(lstm ? B * H : 0);
   if (lstm) r_all.zero(B * H);  // rows of finished sequences still go through W_hr
+  // W_hh (and W_hr) packed once for all steps, shared read-only by the threads
+  PackedRhs<S> whh, whr;
+  whh.pack(true, R, GH, a.w_hh, R);
+  if (proj) whr.pack(true, H, R, a.w_hr, H);
 #pragma omp parallel num_threads(nrow)
   {
     long b0, b1;
@@ -81,7 +85,7 @@ void ext_forward(const ExtLayer<S>& a) {
         if (a.b_hh) std::memcpy(gh + lb * GH, a.b_hh, GH * sizeof(S));
         else std::fill_n(gh + lb * GH, GH, S(0));
       }
-      gemm(false, true, nb, GH, R, S(1), src, R, a.w_hh, R, S(1), gh, GH);
+      whh.gemm(nb, S(1), src, R, S(1), gh, GH);
 
       for (long lb = 0; lb < nb; ++lb) {
         const long b = b0 + lb, row = t * B + b;
@@ -108,7 +112,7 @@ void ext_forward(const ExtLayer<S>& a) {
           ext_rnn_forward(H, a.opt, ax, ah, hn + lb * R);
         }
       }
-      if (proj) gemm(false, true, nb, R, H, S(1), rbuf, H, a.w_hr, H, S(0), hn, R);  // h = W_hr r
+      if (proj) whr.gemm(nb, S(1), rbuf, H, S(0), hn, R);  // h = W_hr r
 
       for (long lb = 0; lb < nb; ++lb) {
         const long b = b0 + lb, row = t * B + b;
@@ -150,6 +154,8 @@ void ext_backward(const ExtLayer<S>& a) {
   acc.zero(nt * nacc);
 
   Buffer<S> dht_all(nt * R), dr_all(nt * H), direct_all(B * R), tmp_all(B * R);
+  PackedRhs<S> whh;  // W_hh (GH, R) as the right operand of dA_h · W_hh, packed once
+  whh.pack(false, GH, R, a.w_hh, R);
 #pragma omp parallel num_threads(nt)
   {
     long b0, b1;
@@ -208,7 +214,7 @@ void ext_backward(const ExtLayer<S>& a) {
           }
       }
       // ∂L/∂h_{t-1} = direct + m ⊙ (∂L/∂(W_hh hm) · W_hh)
-      gemm(false, false, nb, R, GH, S(1), dah.get() + (t * B + b0) * GH, GH, a.w_hh, R, S(0), tmp, R);
+      whh.gemm(nb, S(1), dah.get() + (t * B + b0) * GH, GH, S(0), tmp, R);
       for (long j = 0; j < nb * R; ++j)
         dh[b0 * R + j] = direct[j] + tmp[j] * (a.mask ? a.mask[b0 * R + j] : S(1));
     }
