@@ -151,12 +151,42 @@ def git_revision():
     return (rev + ("+dirty" if dirty else "")) if rev else None
 
 
+def available_cores():
+    """Cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend, or None (reported) when missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("could not draw: matplotlib is not installed (pip install 'lstmx[plot]')")
+        return None
+    return plt
+
+
+def save_figure(fig, path):
+    """Save and close ``fig`` at ``path`` (parent folders made); a failed write is reported."""
+    fig.tight_layout()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+        print(f"wrote {path}")
+    except OSError as e:
+        print(f"could not write {path}: {e}")
+    import matplotlib.pyplot as plt  # loaded already: fig came from it
+    plt.close(fig)
+
+
 def machine_info(threads, numpy_threads):
     info = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "cpu_model": cpu_model(),
         "os_cpu_count": os.cpu_count(),
-        "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpus_available": available_cores(),
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -567,8 +597,7 @@ def main(argv=None):
     args = parse_args(argv)
     start = time.perf_counter()
     dtype = np.dtype(args.dtype).type
-    threads = args.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                               else os.cpu_count())
+    threads = args.threads or available_cores()
     with_torch = torch is not None and not args.no_torch
     if torch is None and not args.no_torch:
         print("note: torch is not installed; running without it")
@@ -635,12 +664,8 @@ def main(argv=None):
 def plot_rows(rows, path, info, threads):
     """A bar chart of GFLOP/s per (cell, mode, size): native and torch side by side, with the
     torch/native ratio over each pair. Reports (does not fail) when matplotlib is missing."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(f"could not draw {path}: matplotlib is not installed (pip install 'lstmx[plot]')")
+    plt = pyplot()
+    if plt is None:
         return
     groups = list(dict.fromkeys((r["cell"], r["mode"], r["size"]) for r in rows))
     gf = {(r["cell"], r["mode"], r["size"], r["impl"]): r["gflops"] for r in rows}
@@ -661,14 +686,7 @@ def plot_rows(rows, path, info, threads):
     ax.set_title(f"lstmx vs torch, {shape}{threads} thread(s), {info['cpu_model']} "
                  "(label: torch time / lstmx time)", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
-        print(f"wrote {path}")
-    except OSError as e:
-        print(f"could not write {path}: {e}")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ import numpy as np  # noqa: E402
 import lstmx  # noqa: E402  (before torch: one OpenMP runtime, see bench_kernels.py)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_kernels import SIZES, comma_list, machine_info, mode_flops, write_json  # noqa: E402
+from bench_kernels import (SIZES, available_cores, comma_list, machine_info, mode_flops,  # noqa: E402
+                           pyplot, save_figure, write_json)
 from lstmx.bench import lstmx_runner, torch_runner  # noqa: E402
 
 try:
@@ -36,10 +37,6 @@ except ImportError:
     torch = None
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "scaling.json"
-
-
-def available_cores():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def default_thread_counts(cores):
@@ -171,12 +168,8 @@ def main(argv=None):
 
 
 def plot(rows, path, info, cores):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(f"could not draw {path}: matplotlib is not installed (pip install 'lstmx[plot]')")
+    plt = pyplot()
+    if plt is None:
         return
     groups = list(dict.fromkeys((r["cell"], r["mode"], r["size"]) for r in rows))
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
@@ -198,14 +191,7 @@ def plot(rows, path, info, cores):
     ax.set_ylabel("speed-up over 1 thread")
     ax.set_title(f"thread scaling, {info['cpu_model']}, {cores} cores", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
-        print(f"wrote {path}")
-    except OSError as e:
-        print(f"could not write {path}: {e}")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

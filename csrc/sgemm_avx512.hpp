@@ -3,16 +3,16 @@
 // Why: OpenBLAS picks its kernels by CPU family, and a user (or a workplace) may pin it to
 // older ones (OPENBLAS_CORETYPE=Haswell), or it may not know the CPU at all. On a CPU with
 // 512-bit FMA units that halves the float32 throughput of every large product in the
-// kernels. This GEMM is compiled separately with -mavx512f (sgemm_avx512.cpp) and used only
+// kernels. This GEMM's functions carry target("avx512f") (sgemm_avx512.cpp) and run only
 // when the running CPU reports AVX-512F; everything else goes to the BLAS.
 //
-// The structure is the classic one of GotoBLAS/BLIS: op(B) is packed into K-blocks of
-// 32-column panels, op(A) into 12-row panels, and a 12 × 32 register tile (24 zmm
-// accumulators) runs over one K-block at a time. Edges use AVX-512 masks (columns) and a
-// kernel per row count (rows), so no output element is ever computed twice.
+// After GotoBLAS/BLIS: op(B) is packed into K-blocks of 32-column panels, once per call;
+// op(A) is read where it lies; a 12 × 32 register tile (24 zmm accumulators) runs over one
+// K-block at a time. Edges use AVX-512 masks (columns) and a kernel per row count (rows),
+// so no output element is ever computed twice.
 //
 // Single-threaded: callers split the work over their OpenMP team (gemm_rows_shared and the
-// engines), exactly as they do with the BLAS. Packing buffers are thread-local and grow
+// engines), exactly as they do with the BLAS. The packing buffer is thread-local and grows
 // once, so steady-state calls allocate nothing.
 #pragma once
 
