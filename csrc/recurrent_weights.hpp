@@ -8,8 +8,12 @@
 //
 // Two packings of the same rows:
 //  - row-major (rows × H) for the BLAS path (batch > kSmallBatch);
-//  - panels: each 16-row group stored k-major (H × 16), for the small-batch path, where a
-//    GEMV streams a panel with 16-wide FMAs (BLAS GEMV/GEMM are slow at M = 1).
+//  - panels, for the small-batch path, where a GEMV streams them with 16-wide FMAs (BLAS
+//    GEMV/GEMM are slow at M = 1). A thread's groups are taken two at a time from its first
+//    one and each pair is stored interleaved, (H, 2, 16): at every k the pair's 32 weights are
+//    contiguous, so the product reads one sequential stream (which the L2 serves at its full
+//    rate; separate panels read side by side reached about half of it). An odd last group is
+//    stored alone, (H, 16).
 #pragma once
 
 #include <algorithm>
@@ -47,15 +51,21 @@ class RecurrentWeights {
   // Packs blocks [k0, k1). Each thread packs the blocks it owns, so its slice of W_hh is
   // written (and left in cache) by the core that streams it at every step.
   void pack(long k0, long k1) {
+    const long g0 = k0 * G_, g1 = k1 * G_;
     for (long k = k0; k < k1; ++k) {
       for (int g = 0; g < G_; ++g) {
         const long grp = k * G_ + g;
+        // panels: where row c of this group lies, and the step between rows
+        const long first = g0 + ((grp - g0) & ~1L);  // the first group of its pair
+        const bool paired = first + 1 < g1;
+        const long base = paired ? first * H_ * BS + (grp - first) * BS : grp * H_ * BS;
+        const long stride = paired ? 2 * BS : BS;
         for (long l = 0; l < BS; ++l) {
           const long u = k * BS + l;
           const T* src = u < H_ ? w_hh_ + (g * H_ + u) * H_ : nullptr;
           for (long c = 0; c < H_; ++c) {
             const T v = src ? src[c] : T(0);
-            if (panels_) w_.get()[grp * H_ * BS + c * BS + l] = v;
+            if (panels_) w_.get()[base + c * stride + l] = v;
             else w_.get()[(grp * BS + l) * H_ + c] = v;
           }
           if (b_hh_) bias_.get()[grp * BS + l] = (u < H_ && bias_gate_[g]) ? b_hh_[g * H_ + u] : T(0);
@@ -103,7 +113,8 @@ class RecurrentWeights {
   }
 
  private:
-  // y[0:16] = P_grp · h (+ bias), and likewise for group grp+1 when `pair`.
+  // y[0:16] = W_grp · h (+ bias), and likewise y[16:32] for group grp+1 when `pair` (the
+  // two stored interleaved; a lone group is stored (H, 16)).
   void panel_gemv(const T* h, long grp, bool pair, T* y) const;
 
   int G_;
@@ -118,14 +129,15 @@ class RecurrentWeights {
 
 template <class T>
 inline void RecurrentWeights<T>::panel_gemv(const T* h, long grp, bool pair, T* y) const {
+  const long stride = pair ? 2 * BS : BS;
   for (long q = 0; q < (pair ? 2 : 1); ++q) {
-    const T* P = w_.get() + (grp + q) * H_ * BS;
+    const T* P = w_.get() + grp * H_ * BS + q * BS;
     T acc[BS];
     for (long l = 0; l < BS; ++l) acc[l] = bias_.get() ? bias_.get()[(grp + q) * BS + l] : T(0);
     for (long c = 0; c < H_; ++c) {
       const T hc = h[c];
 #pragma omp simd
-      for (long l = 0; l < BS; ++l) acc[l] += P[c * BS + l] * hc;
+      for (long l = 0; l < BS; ++l) acc[l] += P[c * stride + l] * hc;
     }
     std::copy(acc, acc + BS, y + q * BS);
   }
@@ -136,30 +148,33 @@ inline void RecurrentWeights<T>::panel_gemv(const T* h, long grp, bool pair, T* 
 // FMA latency. Named registers, not an array (GCC spills arrays of __m256).
 template <>
 inline void RecurrentWeights<float>::panel_gemv(const float* h, long grp, bool pair, float* y) const {
-  const float* P0 = w_.get() + grp * H_ * BS;
-  const float* P1 = pair ? P0 + H_ * BS : P0;
+  // Row c of the first group at P + c·stride, of the second at P + c·stride + BS; a lone
+  // group is read twice (computed, never stored).
+  const float* P = w_.get() + grp * H_ * BS;
+  const long stride = pair ? 2 * BS : BS, q1 = pair ? BS : 0;
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;  // even c
   __m256 e0 = a0, e1 = a0, e2 = a0, e3 = a0;                   // odd c
   long c = 0;
   for (; c + 1 < H_; c += 2) {
     const __m256 h0 = _mm256_broadcast_ss(h + c), h1 = _mm256_broadcast_ss(h + c + 1);
-    const float* p0 = P0 + c * BS;
-    const float* p1 = P1 + c * BS;
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p0), h0, a0);
-    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(p0 + 8), h0, a1);
-    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(p1), h0, a2);
-    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(p1 + 8), h0, a3);
-    e0 = _mm256_fmadd_ps(_mm256_loadu_ps(p0 + BS), h1, e0);
-    e1 = _mm256_fmadd_ps(_mm256_loadu_ps(p0 + BS + 8), h1, e1);
-    e2 = _mm256_fmadd_ps(_mm256_loadu_ps(p1 + BS), h1, e2);
-    e3 = _mm256_fmadd_ps(_mm256_loadu_ps(p1 + BS + 8), h1, e3);
+    const float* p = P + c * stride;
+    const float* o = p + stride;
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p), h0, a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 8), h0, a1);
+    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(p + q1), h0, a2);
+    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(p + q1 + 8), h0, a3);
+    e0 = _mm256_fmadd_ps(_mm256_loadu_ps(o), h1, e0);
+    e1 = _mm256_fmadd_ps(_mm256_loadu_ps(o + 8), h1, e1);
+    e2 = _mm256_fmadd_ps(_mm256_loadu_ps(o + q1), h1, e2);
+    e3 = _mm256_fmadd_ps(_mm256_loadu_ps(o + q1 + 8), h1, e3);
   }
   if (c < H_) {
     const __m256 h0 = _mm256_broadcast_ss(h + c);
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(P0 + c * BS), h0, a0);
-    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(P0 + c * BS + 8), h0, a1);
-    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(P1 + c * BS), h0, a2);
-    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(P1 + c * BS + 8), h0, a3);
+    const float* p = P + c * stride;
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p), h0, a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 8), h0, a1);
+    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(p + q1), h0, a2);
+    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(p + q1 + 8), h0, a3);
   }
   a0 = _mm256_add_ps(a0, e0);
   a1 = _mm256_add_ps(a1, e1);

@@ -36,7 +36,9 @@ void sgemm_packed(long m, long n, long k, float alpha, const float* a, long lda,
                   const float* packed, float beta, float* c, long ldc);
 
 // The small-batch recurrent product on 16-row panels (RecurrentWeights' panel layout): for
-// groups g < ng, y[16g + l] = Σ_c P[g·H·16 + 16c + l] · h[c] (+ bias[16g + l] when bias).
+// groups g < ng, y[16g + l] = Σ_c W[g][c][l] · h[c] (+ bias[16g + l] when bias), where groups
+// come in pairs (0, 1), (2, 3), ... stored interleaved, (H, 2, 16), and an odd last group is
+// stored alone, (H, 16). `panels` must be 64-byte aligned.
 void panel_gemv(long H, long ng, const float* panels, const float* h, const float* bias, float* y);
 
 }  // namespace avx512

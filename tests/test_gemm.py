@@ -61,23 +61,28 @@ def test_gemm_rejects_disagreeing_shapes():
 
 
 def test_kernels_agree_with_the_blas_path(tmp_path):
-    """The same LSTM/GRU forward and backward with LSTMX_GEMM=blas (a fresh process: the
-    choice is made once) agree with this process's GEMM to float32 rounding."""
+    """The same LSTM/GRU/RNN forward and backward with LSTMX_GEMM=blas (a fresh process: the
+    choice is made once) agree with this process's GEMM to float32 rounding. H = 40 is three
+    blocks of 16 units, so at B <= 4 the panel product meets both a paired and a lone panel
+    group (GRU's 3 and RNN's 1 group per block), on 1 and 2 threads."""
     script = tmp_path / "run.py"
     script.write_text(
         "import sys, numpy as np, lstmx\n"
         "rng = np.random.default_rng(3)\n"
         "out = {}\n"
-        "for name, cls in (('lstm', lstmx.LSTM), ('gru', lstmx.GRU)):\n"
+        "for name, cls in (('lstm', lstmx.LSTM), ('gru', lstmx.GRU), ('rnn', lstmx.RNN)):\n"
         "    layer = cls(24, 40, dtype=np.float32, seed=1)\n"
-        "    for B in (3, 20):\n"
-        "        x = rng.standard_normal((7, B, 24)).astype(np.float32)\n"
-        "        y = layer(x)[0]\n"
-        "        dx = layer.backward(np.ones_like(y))[0]\n"
-        "        out[f'{name}{B}_y'], out[f'{name}{B}_dx'] = y, dx\n"
-        "        for p, v in layer.named_parameters():\n"
-        "            out[f'{name}{B}_{p}'] = v.grad.copy()\n"
-        "        layer.zero_grad()\n"
+        "    for threads in (1, 2):\n"
+        "        lstmx.set_num_threads(threads)\n"
+        "        for B in (1, 3, 20):\n"
+        "            key = f'{name}{B}t{threads}'\n"
+        "            x = rng.standard_normal((7, B, 24)).astype(np.float32)\n"
+        "            y = layer(x)[0]\n"
+        "            dx = layer.backward(np.ones_like(y))[0]\n"
+        "            out[f'{key}_y'], out[f'{key}_dx'] = y, dx\n"
+        "            for p, v in layer.named_parameters():\n"
+        "                out[f'{key}_{p}'] = v.grad.copy()\n"
+        "            layer.zero_grad()\n"
         "out['gemm'] = np.array(lstmx.build_info()['gemm_float32'])\n"
         "np.savez(sys.argv[1], **out)\n")
     results = {}
