@@ -126,25 +126,62 @@ inline long tile_rows(long left) {
   return left <= MR ? left : left < 2 * MR ? (left + 1) / 2 : MR;
 }
 
+// r[i][j] becomes r[j][i]: 32-bit, then 64-bit interleaves within 128-bit lanes, then two
+// rounds of lane shuffles.
+LSTMX_AVX512 inline void transpose16(__m512 r[16]) {
+  __m512 t[16], q[16];
+  for (int m = 0; m < 8; ++m) {  // t[2m], t[2m+1]: rows 2m and 2m+1 interleaved
+    t[2 * m] = _mm512_unpacklo_ps(r[2 * m], r[2 * m + 1]);
+    t[2 * m + 1] = _mm512_unpackhi_ps(r[2 * m], r[2 * m + 1]);
+  }
+  for (int g = 0; g < 4; ++g) {  // q[4g + c], lane L: column 4L + c of rows 4g .. 4g+3
+    q[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    q[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    q[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    q[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int c = 0; c < 4; ++c) {  // column 4L + c gathers lane L of q[c], q[4+c], q[8+c], q[12+c]
+    const __m512 x0 = _mm512_shuffle_f32x4(q[c], q[4 + c], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512 x1 = _mm512_shuffle_f32x4(q[c], q[4 + c], _MM_SHUFFLE(3, 1, 3, 1));
+    const __m512 y0 = _mm512_shuffle_f32x4(q[8 + c], q[12 + c], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512 y1 = _mm512_shuffle_f32x4(q[8 + c], q[12 + c], _MM_SHUFFLE(3, 1, 3, 1));
+    r[c] = _mm512_shuffle_f32x4(x0, y0, _MM_SHUFFLE(2, 0, 2, 0));
+    r[8 + c] = _mm512_shuffle_f32x4(x0, y0, _MM_SHUFFLE(3, 1, 3, 1));
+    r[4 + c] = _mm512_shuffle_f32x4(x1, y1, _MM_SHUFFLE(2, 0, 2, 0));
+    r[12 + c] = _mm512_shuffle_f32x4(x1, y1, _MM_SHUFFLE(3, 1, 3, 1));
+  }
+}
+
 // op(B)[p0 : p0+kc, j0 : j0+nc] as ⌈nc/NR⌉ panels of kc × NR, columns past nc zero.
 LSTMX_AVX512 void pack_b_block(bool tb, const float* b, long ldb, long p0, long kc, long j0,
                                long nc, float* dst) {
-  for (long jr = 0; jr < nc; jr += NR) {
-    const long cols = std::min(NR, nc - jr);
-    float* panel = dst + jr * kc;
-    if (!tb) {  // row k of op(B) is contiguous
+  if (!tb) {  // row k of op(B) is contiguous
+    for (long jr = 0; jr < nc; jr += NR) {
+      const long cols = std::min(NR, nc - jr);
       for (long k = 0; k < kc; ++k) {
         const float* src = b + (p0 + k) * ldb + j0 + jr;
         for (int v = 0; v < NV; ++v)
-          _mm512_store_ps(panel + k * NR + 16 * v, _mm512_maskz_loadu_ps(col_mask(cols, v), src + 16 * v));
+          _mm512_store_ps(dst + jr * kc + k * NR + 16 * v,
+                          _mm512_maskz_loadu_ps(col_mask(cols, v), src + 16 * v));
       }
-    } else {  // op(B)(k, j) = B[j, k]: column j of the panel is a row of B
-      for (long j = 0; j < cols; ++j) {
-        const float* src = b + (j0 + jr + j) * ldb + p0;
-        for (long k = 0; k < kc; ++k) panel[k * NR + j] = src[k];
+    }
+    return;
+  }
+  // op(B)(k, j) = B[j, k]: 16 × 16 blocks of B transposed in registers
+  for (long jr = 0; jr < nc; jr += NR) {
+    const long cols = std::min(NR, nc - jr);
+    float* panel = dst + jr * kc;
+    for (int v = 0; v < NV; ++v) {
+      const float* rows = b + (j0 + jr + 16 * v) * ldb + p0;  // B's rows for these columns
+      for (long kb = 0; kb < kc; kb += 16) {
+        const long kn = std::min(16L, kc - kb);
+        const __mmask16 km = col_mask(kn, 0);
+        __m512 r[16];
+        for (int i = 0; i < 16; ++i)
+          r[i] = 16 * v + i < cols ? _mm512_maskz_loadu_ps(km, rows + i * ldb + kb) : _mm512_setzero_ps();
+        transpose16(r);
+        for (long kk = 0; kk < kn; ++kk) _mm512_store_ps(panel + (kb + kk) * NR + 16 * v, r[kk]);
       }
-      for (long j = cols; j < NR; ++j)
-        for (long k = 0; k < kc; ++k) panel[k * NR + j] = 0.0f;
     }
   }
 }
