@@ -51,25 +51,35 @@ class RecurrentWeights {
   // Packs blocks [k0, k1). Each thread packs the blocks it owns, so its slice of W_hh is
   // written (and left in cache) by the core that streams it at every step.
   void pack(long k0, long k1) {
+    static_assert(BS == 16, "the panels are 16 rows wide (avx512::transpose16_rows)");
     const long g0 = k0 * G_, g1 = k1 * G_;
     for (long k = k0; k < k1; ++k) {
+      const long rows = std::min(BS, H_ - k * BS);  // units of this block below H
       for (int g = 0; g < G_; ++g) {
         const long grp = k * G_ + g;
+        const T* src = w_hh_ + (g * H_ + k * BS) * H_;  // the block's rows of gate g
+        if (b_hh_)
+          for (long l = 0; l < BS; ++l)
+            bias_.get()[grp * BS + l] = (l < rows && bias_gate_[g]) ? b_hh_[g * H_ + k * BS + l] : T(0);
+        if (!panels_) {
+          T* dst = w_.get() + grp * BS * H_;
+          std::copy(src, src + rows * H_, dst);
+          std::fill(dst + rows * H_, dst + BS * H_, T(0));
+          continue;
+        }
         // panels: where row c of this group lies, and the step between rows
         const long first = g0 + ((grp - g0) & ~1L);  // the first group of its pair
         const bool paired = first + 1 < g1;
-        const long base = paired ? first * H_ * BS + (grp - first) * BS : grp * H_ * BS;
+        T* dst = w_.get() + (paired ? first * H_ * BS + (grp - first) * BS : grp * H_ * BS);
         const long stride = paired ? 2 * BS : BS;
-        for (long l = 0; l < BS; ++l) {
-          const long u = k * BS + l;
-          const T* src = u < H_ ? w_hh_ + (g * H_ + u) * H_ : nullptr;
-          for (long c = 0; c < H_; ++c) {
-            const T v = src ? src[c] : T(0);
-            if (panels_) w_.get()[base + c * stride + l] = v;
-            else w_.get()[(grp * BS + l) * H_ + c] = v;
+        if constexpr (std::is_same_v<T, float>) {
+          if (avx512::enabled()) {  // 16 × 16 register transposes
+            avx512::transpose16_rows(rows, H_, src, H_, dst, stride);
+            continue;
           }
-          if (b_hh_) bias_.get()[grp * BS + l] = (u < H_ && bias_gate_[g]) ? b_hh_[g * H_ + u] : T(0);
         }
+        for (long c = 0; c < H_; ++c)
+          for (long l = 0; l < BS; ++l) dst[c * stride + l] = l < rows ? src[l * H_ + c] : T(0);
       }
     }
     if (!panels_ && k1 > k0) {  // the calling thread's GEMM operand, packed once for all steps

@@ -310,6 +310,19 @@ LSTMX_AVX512 void panel_gemv(long H, long ng, const float* panels, const float* 
   }
 }
 
+LSTMX_AVX512 void transpose16_rows(long rows, long n, const float* src, long lds, float* dst,
+                                   long ldd) {
+  for (long c = 0; c < n; c += 16) {
+    const long cn = std::min(16L, n - c);
+    const __mmask16 m = col_mask(cn, 0);
+    __m512 r[16];
+    for (int i = 0; i < 16; ++i)
+      r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + i * lds + c) : _mm512_setzero_ps();
+    transpose16(r);
+    for (long j = 0; j < cn; ++j) _mm512_storeu_ps(dst + (c + j) * ldd, r[j]);
+  }
+}
+
 #else  // no AVX-512 path in this build: enabled() is false and these are never called
 
 void sgemm(bool, bool, long, long, long, float, const float*, long, const float*, long, float,
@@ -320,6 +333,7 @@ void sgemm_packed(long, long, long, float, const float*, long, const float*, flo
   std::abort();
 }
 void panel_gemv(long, long, const float*, const float*, const float*, float*) { std::abort(); }
+void transpose16_rows(long, long, const float*, long, float*, long) { std::abort(); }
 
 #endif
 

@@ -41,5 +41,9 @@ void sgemm_packed(long m, long n, long k, float alpha, const float* a, long lda,
 // stored alone, (H, 16). `panels` must be 64-byte aligned.
 void panel_gemv(long H, long ng, const float* panels, const float* h, const float* bias, float* y);
 
+// dst[c·ldd + i] = src[i·lds + c] for i < 16, c < n, with zeros for the rows i >= rows: a
+// (rows ≤ 16, n) block stored transposed as n rows of 16 (RecurrentWeights' panels).
+void transpose16_rows(long rows, long n, const float* src, long lds, float* dst, long ldd);
+
 }  // namespace avx512
 }  // namespace lstmx
