@@ -69,8 +69,11 @@ void forward_engine(const SeqForward<T>& a, Cell& cell) {
   }
 
   const long ld = rw.out_cols();
+  StepBarrier barrier;
 #pragma omp parallel num_threads(int(std::min<long>(nt, rw.blocks())))
   {
+#pragma omp single
+    barrier.set_size(team_size());
     long k0, k1;
     split_range(rw.blocks(), team_size(), thread_index(), k0, k1);
     rw.pack(k0, k1);  // only this thread reads blocks [k0, k1): no barrier needed
@@ -85,7 +88,7 @@ void forward_engine(const SeqForward<T>& a, Cell& cell) {
           else cell.hold(t, b, u0, n);
         }
       }
-#pragma omp barrier
+      barrier.wait();  // the next step reads all of h_t
     }
   }
   cell.finish();
@@ -110,8 +113,11 @@ void backward_engine(const SeqBackward<T>& a, Cell& cell) {
 
   const int nt = num_threads();
   const long nblk = num_blocks(H);
+  StepBarrier barrier;
 #pragma omp parallel num_threads(int(std::min<long>(nt, nblk)))
   {
+#pragma omp single
+    barrier.set_size(team_size());
     long k0, k1;
     split_range(nblk, team_size(), thread_index(), k0, k1);
     const long U0 = k0 * BS, U1 = std::min(k1 * BS, H);
@@ -133,7 +139,7 @@ void backward_engine(const SeqBackward<T>& a, Cell& cell) {
           }
         }
       }
-#pragma omp barrier
+      barrier.wait();  // the product below reads every unit's dG_t
       if (U1 > U0) {
         const T* dg = dgh + t * B * GH;
         if (B == 1) gemv(true, GH, U1 - U0, T(1), a.w_hh + U0, H, dg, T(1), dh + U0);

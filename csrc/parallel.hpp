@@ -3,8 +3,14 @@
 // Built without OpenMP, everything here degrades to one thread.
 #pragma once
 
+#include <atomic>
+#include <thread>
+
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
 #endif
 
 namespace lstmx {
@@ -35,5 +41,44 @@ inline void split_range(long n, int parts, int p, long& begin, long& end) {
   begin = p * q + (p < r ? p : r);
   end = begin + q + (p < r ? 1 : 0);
 }
+
+// A barrier for the time loops, where a team meets once per step, thousands of times per
+// call: a counter and a generation on their own cache lines, spun on with pause. After a
+// while without progress a waiter yields its core, so an oversubscribed machine (more
+// threads than free cores) still makes progress instead of spinning out its time slices.
+// Size it from inside the parallel region (OpenMP may grant fewer threads than asked for):
+//   StepBarrier barrier;
+//   #pragma omp parallel
+//   { #pragma omp single
+//     barrier.set_size(team_size());   // single's implied barrier publishes it
+//     ... barrier.wait(); ... }
+class StepBarrier {
+ public:
+  void set_size(int n) { n_ = n; }
+  void wait() {
+    if (n_ <= 1) return;
+    const unsigned g = gen_.load(std::memory_order_relaxed);
+    if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+      count_.store(0, std::memory_order_relaxed);
+      gen_.store(g + 1, std::memory_order_release);
+      return;
+    }
+    for (long spins = 0; gen_.load(std::memory_order_acquire) == g; ++spins) {
+      if (spins < kSpins) pause();
+      else std::this_thread::yield();
+    }
+  }
+
+ private:
+  static constexpr long kSpins = 20000;  // about 0.1-1 ms of pause instructions
+  static void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_pause();
+#endif
+  }
+  int n_ = 1;
+  alignas(64) std::atomic<int> count_{0};
+  alignas(64) std::atomic<unsigned> gen_{0};
+};
 
 }  // namespace lstmx
