@@ -1,7 +1,7 @@
 // The time loops shared by every cell. A cell policy supplies the pointwise step and its
 // states; the engine does the matrix products and the threading:
 //
-// forward   Gx = X · W_ihᵀ + b          one GEMM over all T·B rows (rows split over threads)
+// forward   Gx = X · W_ihᵀ + b          one GEMM over all T·B rows (columns split over threads)
 //           per step: thread p owns hidden blocks [k0, k1); it computes h_{t-1} · W_hhᵀ for
 //           all gates of its units, applies the gate math to them, writes its slice of h_t,
 //           then one barrier (the next step needs all of h_t).
@@ -60,12 +60,17 @@ void forward_engine(const SeqForward<T>& a, Cell& cell) {
 
 #pragma omp parallel num_threads(nt)
   {
-    long r0, r1;
-    split_range(TB, team_size(), thread_index(), r0, r1);
-    if (!bias_in_step)
-      for (long r = r0; r < r1; ++r) std::memcpy(gx + r * GH, bx.get(), GH * sizeof(T));
-    gemm(false, true, r1 - r0, GH, a.I, T(1), a.x + r0 * a.I, a.I, a.w_ih, a.I,
-         bias_in_step ? T(0) : T(1), gx + r0 * GH, GH);
+    // Columns, not rows, are split (in whole 32-column panels): each thread then packs only
+    // its share of W_ih, the product's packed operand. With few rows (T·B = 200 at lat-b1)
+    // packing all of W_ih on every thread cost about as much as its share of the product.
+    long j0, j1;
+    split_range((GH + 31) / 32, team_size(), thread_index(), j0, j1);
+    j0 = std::min(GH, j0 * 32);
+    j1 = std::min(GH, j1 * 32);
+    if (!bias_in_step && j1 > j0)
+      for (long r = 0; r < TB; ++r) std::memcpy(gx + r * GH + j0, bx.get() + j0, (j1 - j0) * sizeof(T));
+    gemm(false, true, TB, j1 - j0, a.I, T(1), a.x, a.I, a.w_ih + j0 * a.I, a.I,
+         bias_in_step ? T(0) : T(1), gx + j0, GH);
   }
 
   const long ld = rw.out_cols();
