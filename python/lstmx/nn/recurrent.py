@@ -336,7 +336,8 @@ class _Recurrent(Module):
             layers.append((mask, dirs))
             inp = outs[0] if D == 1 else np.ascontiguousarray(np.concatenate(outs, axis=2))
         self._cache = (lengths, rev, layers, ext) if self.training else None
-        return inp, [np.stack(f) for f in finals]
+        # one layer and direction: a view with the leading axis, not a copy (np.stack)
+        return inp, [np.stack(f) if len(f) > 1 else f[0][np.newaxis] for f in finals]
 
     def _run_backward(self, dy, dstates):
         if self._cache is None:
