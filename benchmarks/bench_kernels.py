@@ -2,7 +2,8 @@
 
 Every implementation runs the same weights (a seeded ``torch.nn`` layer's ``state_dict``
 loaded into lstmx) on the same inputs, side by side in one process, interleaved round-robin
-per repeat, so machine noise hits all of them alike. Prints a table and writes JSON with the
+per repeat (short calls in bursts of about 10 ms, see time_group), so machine noise hits all
+of them alike. Prints a table and writes JSON with the
 machine, thread counts, library versions and a NumPy GEMM ceiling measured in the same run.
 
     python benchmarks/bench_kernels.py                  # all sizes, lstm+gru+rnn, fwd+fwdbwd
@@ -27,6 +28,7 @@ import argparse
 import ctypes
 import datetime
 import json
+import math
 import os
 import platform
 import statistics
@@ -70,6 +72,8 @@ MODES = ("fwd", "fwdbwd")
 # --quick) and no warm-up beyond its first, checked call: it keeps the default run short.
 SLOW_REFERENCE_S = 0.3
 SLOW_REFERENCE_RUNS = 3
+BURST_S = 0.01  # back-to-back calls per implementation and round fill about this long,
+MIN_BURST, MAX_BURST = 3, 16  # within these bounds
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "kernels.json"
 
@@ -253,6 +257,7 @@ class Impl:
         self.name, self.run, self.reset, self.collect = name, run, reset, collect
         self.times = []
         self.runs = 0
+        self.burst = 1
         self.error = None
         self.outputs = None
 
@@ -353,14 +358,21 @@ def max_abs_diff(got, want):
 # -- timing ------------------------------------------------------------------------------
 
 
-def time_group(impls, repeats, warmup, settle, quick):
+def time_group(impls, repeats, warmup, settle, quick, burst_s=BURST_S):
     """Interleaved timing of ``impls`` (see module docstring); fills each Impl's ``times``.
 
     Each implementation first runs once, untimed, and keeps that call's outputs for the
     agreement check; ``warmup - 1`` more untimed calls follow. Then ``repeats`` rounds, each
-    calling every implementation once in an order rotated by one per round, with ``settle``
-    seconds of sleep before each timed call so threads still spinning from the previous call
-    (NumPy's OpenBLAS pool, OpenMP workers) go idle first."""
+    giving every implementation one burst, in an order rotated by one per round. A burst is
+    as many back-to-back calls as fill about ``burst_s`` seconds (from the first call's
+    time; MIN_BURST to MAX_BURST calls; one when ``burst_s`` is 0), every one of them timed,
+    and the median is over all of them. Why bursts: lstmx and torch each have their own
+    OpenMP pool, whose workers spin for a few milliseconds after each parallel region, so a
+    call that directly follows the other library's runs on cores those spinning workers
+    still hold. Both lose alike (at lat-b1 either one's time rose by 30-40 % that way; at
+    nmt-m lstmx's fwd+bwd varied from 94 to 122 ms against 94-101 ms with torch absent), and
+    a user calling one library over and over never sees it. ``settle`` seconds of sleep
+    before each burst is the other remedy; on this VM it made the next call slower."""
     live = []
     for impl in impls:
         impl.reset()
@@ -373,8 +385,10 @@ def time_group(impls, repeats, warmup, settle, quick):
         first = time.perf_counter() - t0
         impl.outputs = impl.collect(out)
         impl.runs, extra_warmup = repeats, warmup - 1
+        impl.burst = max(MIN_BURST, min(MAX_BURST, math.ceil(burst_s / max(first, 1e-6)))) if burst_s > 0 else 1
         if impl.name == "reference" and first > SLOW_REFERENCE_S:
             impl.runs, extra_warmup = min(repeats, 1 if quick else SLOW_REFERENCE_RUNS), 0
+            impl.burst = 1
         for _ in range(extra_warmup):
             impl.reset()
             impl.run()
@@ -382,13 +396,14 @@ def time_group(impls, repeats, warmup, settle, quick):
     for r in range(repeats if live else 0):
         k = r % len(live)
         for impl in live[k:] + live[:k]:
-            if len(impl.times) >= impl.runs:
+            if len(impl.times) >= impl.runs * impl.burst:
                 continue
-            impl.reset()
             time.sleep(settle)
-            t0 = time.perf_counter()
-            impl.run()
-            impl.times.append(time.perf_counter() - t0)
+            for _ in range(impl.burst):
+                impl.reset()
+                t0 = time.perf_counter()
+                impl.run()
+                impl.times.append(time.perf_counter() - t0)
 
 
 def build_group(cell, size, dtype, with_torch, seed, layers=1, bidirectional=False):
@@ -486,6 +501,9 @@ def print_header(info, args, ceiling32, ceiling, dtype):
           f"OpenMP {b.get('openmp_version')}, {b.get('blas')}, blas_threads={b.get('blas_threads')}, "
           f"simd={','.join(b.get('simd', []))}")
     print(f"OpenMP runtime(s) in this process: {', '.join(info['openmp_runtimes_loaded']) or 'none'}")
+    print("malloc: freed memory " + ("kept in the heap (mmap threshold 64 MiB; --release-memory "
+                                     "to leave glibc's default)" if info.get("malloc_keeps_freed_memory")
+                                     else "handled by glibc's defaults"))
     if "torch_version" in info:
         print(f"numpy {info['numpy_version']}; torch {info['torch_version']} "
               f"(get_num_threads={info['torch_threads']}, mkldnn available={info['torch_mkldnn_available']}, "
@@ -502,8 +520,9 @@ def print_header(info, args, ceiling32, ceiling, dtype):
               f"(%gemm below is against this)")
     print(f"dtype {np.dtype(dtype).name}; repeats {args.repeats} (median and min of these), "
           f"warmup {args.warmup} (the first call of each implementation is also checked against native); "
-          f"round-robin interleaved, order rotated per repeat"
-          + (f", {args.settle * 1e3:.0f} ms sleep before each timed call" if args.settle else ""))
+          f"round-robin interleaved, order rotated per repeat, each implementation's calls in bursts "
+          f"of about {args.burst * 1e3:.0f} ms ({MIN_BURST}-{MAX_BURST} calls, all timed; n counts them)"
+          + (f", {args.settle * 1e3:.0f} ms sleep before each burst" if args.settle else ""))
     slow_runs = 1 if args.quick else min(args.repeats, SLOW_REFERENCE_RUNS)
     print(f"reference: where one call takes > {SLOW_REFERENCE_S} s it gets {slow_runs} timed run(s) "
           f"and no further warm-up (column n)")
@@ -564,9 +583,16 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None,
                    help="threads for lstmx, torch and NumPy's BLAS (default: all available cores)")
     p.add_argument("--repeats", type=int, default=None,
-                   help="timed runs per implementation (default 7, --quick 2)")
+                   help="timed rounds per implementation (default 7, --quick 2); a round is one "
+                        "burst of calls (--burst)")
     p.add_argument("--warmup", type=int, default=None,
                    help="untimed runs first (default 2, --quick 1; min 1)")
+    p.add_argument("--release-memory", action="store_true",
+                   help="leave glibc's malloc thresholds alone (default: freed memory stays in "
+                        "the heap, see keep_freed_memory)")
+    p.add_argument("--burst", type=float, default=BURST_S,
+                   help="seconds of back-to-back calls per implementation and round (default "
+                        f"{BURST_S}: {MIN_BURST}-{MAX_BURST} calls; 0 gives one call per round)")
     p.add_argument("--settle", type=float, default=0.0,
                    help="seconds of sleep before each timed call (default 0: on this VM a sleep "
                         "of 0.4 s made the next call slower, not faster)")
@@ -593,6 +619,24 @@ def parse_args(argv=None):
     return args
 
 
+def keep_freed_memory(mib=64):
+    """Ask glibc to keep freed blocks in the heap (mmap threshold ``mib`` MiB, trim threshold
+    4 × that) instead of returning them to the OS. Returns whether it took effect.
+
+    Why: each call allocates its outputs and workspaces afresh (at nmt-m about 100 MB per
+    fwd+bwd). Alone, glibc's adaptive thresholds soon serve those from memory already mapped;
+    with torch running in the same process its frees keep resetting them, and lstmx's next
+    call touched 11,000-15,000 new pages (about 10-17 ms of page faults per 95 ms call; none
+    without torch). Process-wide and the same for every implementation; a benchmark setting,
+    not something lstmx does to a user's process."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's mallopt parameter numbers
+    return bool(libc.mallopt(m_mmap_threshold, mib << 20)) and bool(libc.mallopt(m_trim_threshold, 4 * mib << 20))
+
+
 def main(argv=None):
     args = parse_args(argv)
     start = time.perf_counter()
@@ -605,8 +649,10 @@ def main(argv=None):
     if torch is not None:
         torch.set_num_threads(threads)
     numpy_threads = set_numpy_blas_threads(threads)
+    kept = keep_freed_memory() if not args.release_memory else False
 
     info = machine_info(threads, numpy_threads)
+    info["malloc_keeps_freed_memory"] = kept
     ceiling32 = gemm_ceiling(np.float32)
     ceiling = ceiling32[0] if dtype == np.float32 else gemm_ceiling(dtype)[0]
     print_header(info, args, ceiling32, ceiling, dtype)
@@ -623,7 +669,7 @@ def main(argv=None):
                     impls.append(make_torch(cell, mode, module, x, dy))
                 if not args.no_reference:
                     impls.append(make_reference(cell, mode, weights, x, dy))
-                time_group(impls, args.repeats, args.warmup, args.settle, args.quick)
+                time_group(impls, args.repeats, args.warmup, args.settle, args.quick, args.burst)
                 group = group_rows(cell, mode, size, impls, ceiling, args.layers,
                                    2 if args.bidirectional else 1)
                 for row in group:
@@ -644,7 +690,7 @@ def main(argv=None):
         "settings": {"sizes": {s: dict(zip("TBIH", SIZES[s])) for s in args.sizes}, "cells": args.cells,
                      "modes": args.modes, "layers": args.layers, "bidirectional": args.bidirectional,
                      "dtype": args.dtype, "threads": threads, "repeats": args.repeats,
-                     "warmup": args.warmup, "settle_s": args.settle, "quick": args.quick, "seed": args.seed,
+                     "warmup": args.warmup, "burst_s": args.burst, "settle_s": args.settle, "quick": args.quick, "seed": args.seed,
                      "torch": with_torch, "reference": not args.no_reference,
                      "slow_reference_s": SLOW_REFERENCE_S,
                      "slow_reference_runs": 1 if args.quick else min(args.repeats, SLOW_REFERENCE_RUNS)},
