@@ -70,9 +70,10 @@ LSTMX_AVX512 inline __mmask16 col_mask(long n, int v) {
 }
 
 // C[0:R, 0:n] = alpha · A · Bp + beta · C over one K-block of length kc (beta = 0: C is not
-// read). A is read where it lies, never packed: element (r, k) is a[r·s + k] when RowsA
-// (op(A) = A, row-major) and a[k·s + r] otherwise (op(A) = Aᵀ). Its R rows × kc (at most
-// 12 KiB) stay in L1 while the tile sweeps the panels of op(B). Bp: kc × NR, 64-byte aligned.
+// read). Element (r, k) of A is a[r·s + k] when RowsA (op(A) = A, row-major, read where it
+// lies) and a[k·s + r] otherwise (op(A) = Aᵀ; macro_kernel passes a k-major copy). Its R
+// rows × kc (at most 12 KiB) stay in L1 while the tile sweeps the panels of op(B).
+// Bp: kc × NR, 64-byte aligned.
 template <int R, bool RowsA>
 LSTMX_AVX512 void tile(long kc, const float* __restrict a, long s, const float* __restrict bp,
                        float* c, long ldc, long n, float alpha, float beta) {

@@ -7,8 +7,8 @@
 // when the running CPU reports AVX-512F; everything else goes to the BLAS.
 //
 // After GotoBLAS/BLIS: op(B) is packed into K-blocks of 32-column panels, once per call;
-// op(A) is read where it lies; a 12 × 32 register tile (24 zmm accumulators) runs over one
-// K-block at a time. Edges use AVX-512 masks (columns) and a kernel per row count (rows),
+// op(A) is read where it lies (Aᵀ: copied k-major per tile); a 12 × 32 register tile (24 zmm
+// accumulators) runs over one K-block at a time. Edges use AVX-512 masks (columns) and a kernel per row count (rows),
 // so no output element is ever computed twice.
 //
 // Single-threaded: callers split the work over their OpenMP team (gemm_rows_shared and the
