@@ -154,6 +154,19 @@ LSTMX_AVX512 inline void transpose16(__m512 r[16]) {
   }
 }
 
+// transpose16_rows (sgemm_avx512.hpp), for the packing below as well
+LSTMX_AVX512 void transpose_rows(long rows, long n, const float* src, long lds, float* dst, long ldd) {
+  for (long c = 0; c < n; c += 16) {
+    const long cn = std::min(16L, n - c);
+    const __mmask16 m = col_mask(cn, 0);
+    __m512 r[16];
+    for (int i = 0; i < 16; ++i)
+      r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + i * lds + c) : _mm512_setzero_ps();
+    transpose16(r);
+    for (long j = 0; j < cn; ++j) _mm512_storeu_ps(dst + (c + j) * ldd, r[j]);
+  }
+}
+
 // op(B)[p0 : p0+kc, j0 : j0+nc] as ⌈nc/NR⌉ panels of kc × NR, columns past nc zero.
 LSTMX_AVX512 void pack_b_block(bool tb, const float* b, long ldb, long p0, long kc, long j0,
                                long nc, float* dst) {
@@ -169,22 +182,13 @@ LSTMX_AVX512 void pack_b_block(bool tb, const float* b, long ldb, long p0, long 
     }
     return;
   }
-  // op(B)(k, j) = B[j, k]: 16 × 16 blocks of B transposed in registers
+  // op(B)(k, j) = B[j, k]: each 16-column half of a panel is B's rows for those columns,
+  // transposed 16 × 16 at a time (rows past nc give zero columns)
   for (long jr = 0; jr < nc; jr += NR) {
     const long cols = std::min(NR, nc - jr);
-    float* panel = dst + jr * kc;
-    for (int v = 0; v < NV; ++v) {
-      const float* rows = b + (j0 + jr + 16 * v) * ldb + p0;  // B's rows for these columns
-      for (long kb = 0; kb < kc; kb += 16) {
-        const long kn = std::min(16L, kc - kb);
-        const __mmask16 km = col_mask(kn, 0);
-        __m512 r[16];
-        for (int i = 0; i < 16; ++i)
-          r[i] = 16 * v + i < cols ? _mm512_maskz_loadu_ps(km, rows + i * ldb + kb) : _mm512_setzero_ps();
-        transpose16(r);
-        for (long kk = 0; kk < kn; ++kk) _mm512_store_ps(panel + (kb + kk) * NR + 16 * v, r[kk]);
-      }
-    }
+    for (int v = 0; v < NV; ++v)
+      transpose_rows(std::clamp(cols - 16 * v, 0L, 16L), kc, b + (j0 + jr + 16 * v) * ldb + p0, ldb,
+                     dst + jr * kc + 16 * v, NR);
   }
 }
 
@@ -328,15 +332,7 @@ LSTMX_AVX512 void panel_gemv(long H, long ng, const float* panels, const float* 
 
 LSTMX_AVX512 void transpose16_rows(long rows, long n, const float* src, long lds, float* dst,
                                    long ldd) {
-  for (long c = 0; c < n; c += 16) {
-    const long cn = std::min(16L, n - c);
-    const __mmask16 m = col_mask(cn, 0);
-    __m512 r[16];
-    for (int i = 0; i < 16; ++i)
-      r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + i * lds + c) : _mm512_setzero_ps();
-    transpose16(r);
-    for (long j = 0; j < cn; ++j) _mm512_storeu_ps(dst + (c + j) * ldd, r[j]);
-  }
+  transpose_rows(rows, n, src, lds, dst, ldd);
 }
 
 #else  // no AVX-512 path in this build: enabled() is false and these are never called

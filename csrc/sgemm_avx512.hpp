@@ -8,8 +8,8 @@
 //
 // After GotoBLAS/BLIS: op(B) is packed into K-blocks of 32-column panels, once per call;
 // op(A) is read where it lies (Aᵀ: copied k-major per tile); a 12 × 32 register tile (24 zmm
-// accumulators) runs over one K-block at a time. Edges use AVX-512 masks (columns) and a kernel per row count (rows),
-// so no output element is ever computed twice.
+// accumulators) runs over one K-block at a time. Edges use AVX-512 masks (columns) and a
+// kernel per row count (rows), so no output element is ever computed twice.
 //
 // Single-threaded: callers split the work over their OpenMP team (gemm_rows_shared and the
 // engines), exactly as they do with the BLAS. The packing buffer is thread-local and grows
@@ -42,7 +42,8 @@ void sgemm_packed(long m, long n, long k, float alpha, const float* a, long lda,
 void panel_gemv(long H, long ng, const float* panels, const float* h, const float* bias, float* y);
 
 // dst[c·ldd + i] = src[i·lds + c] for i < 16, c < n, with zeros for the rows i >= rows: a
-// (rows ≤ 16, n) block stored transposed as n rows of 16 (RecurrentWeights' panels).
+// (rows ≤ 16, n) block stored transposed as n rows of 16 (GEMM panels of a transposed
+// operand, RecurrentWeights' panels).
 void transpose16_rows(long rows, long n, const float* src, long lds, float* dst, long ldd);
 
 }  // namespace avx512
