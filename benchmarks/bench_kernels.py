@@ -3,8 +3,8 @@
 Every implementation runs the same weights (a seeded ``torch.nn`` layer's ``state_dict``
 loaded into lstmx) on the same inputs, side by side in one process, interleaved round-robin
 per repeat (short calls in bursts of about 10 ms, see time_group), so machine noise hits all
-of them alike. Prints a table and writes JSON with the
-machine, thread counts, library versions and a NumPy GEMM ceiling measured in the same run.
+of them alike. Prints a table and writes JSON with the machine, thread counts, library
+versions and a NumPy GEMM ceiling measured in the same run.
 
     python benchmarks/bench_kernels.py                  # all sizes, lstm+gru+rnn, fwd+fwdbwd
     python benchmarks/bench_kernels.py --quick          # smoke test (fewer repeats)
@@ -385,7 +385,9 @@ def time_group(impls, repeats, warmup, settle, quick, burst_s=BURST_S):
         first = time.perf_counter() - t0
         impl.outputs = impl.collect(out)
         impl.runs, extra_warmup = repeats, warmup - 1
-        impl.burst = max(MIN_BURST, min(MAX_BURST, math.ceil(burst_s / max(first, 1e-6)))) if burst_s > 0 else 1
+        impl.burst = 1
+        if burst_s > 0:
+            impl.burst = max(MIN_BURST, min(MAX_BURST, math.ceil(burst_s / max(first, 1e-6))))
         if impl.name == "reference" and first > SLOW_REFERENCE_S:
             impl.runs, extra_warmup = min(repeats, 1 if quick else SLOW_REFERENCE_RUNS), 0
             impl.burst = 1
@@ -634,7 +636,8 @@ def keep_freed_memory(mib=64):
     except OSError:
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's mallopt parameter numbers
-    return bool(libc.mallopt(m_mmap_threshold, mib << 20)) and bool(libc.mallopt(m_trim_threshold, 4 * mib << 20))
+    return (bool(libc.mallopt(m_mmap_threshold, mib << 20))
+            and bool(libc.mallopt(m_trim_threshold, 4 * mib << 20)))
 
 
 def main(argv=None):
