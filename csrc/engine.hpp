@@ -5,6 +5,10 @@
 //           per step: thread p owns hidden blocks [k0, k1); it computes h_{t-1} · W_hhᵀ for
 //           all gates of its units, applies the gate math to them, writes its slice of h_t,
 //           then one barrier (the next step needs all of h_t).
+//           Batch 1 (float32, AVX-512) differs: the input GEMM runs inside the time loop
+//           (FusedInput, 1/8 of the next 8 steps' rows per step), and the part of the next
+//           step's product over the thread's own units of h_t runs between arriving at the
+//           barrier and waiting there (StepBarrier::arrive / wait).
 // backward  per step: thread p applies the gate backward to its units (writing dG_t), one
 //           barrier, then dh_{t-1}[:, its units] += dG_t · W_hh[:, its units]; the next step
 //           reads only its own units, so one barrier per step is enough.
@@ -17,6 +21,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "recurrent_weights.hpp"
 #include "sequence.hpp"
@@ -52,25 +57,31 @@ void forward_engine(const SeqForward<T>& a, Cell& cell) {
   const bool bias_in_step = !any_step_bias;
   bool every_gate[G];
   std::fill(every_gate, every_gate + G, true);
-  RecurrentWeights<T> rw(G, H, a.B, a.w_hh,
-                         bias_in_step ? bx.get() : a.b_hh, bias_in_step ? every_gate : bias_gate);
+  // Batch 1 (float32, AVX-512): the input product runs inside the recurrent step
+  // (FusedInput), where the L2-bound product leaves the FMA units time for it.
+  bool fuse = false;
+  if constexpr (std::is_same_v<T, float>) fuse = a.B == 1 && avx512::enabled();
+  RecurrentWeights<T> rw(G, H, a.B, a.w_hh, bias_in_step ? bx.get() : a.b_hh,
+                         bias_in_step ? every_gate : bias_gate, /*own_first=*/fuse);
   Buffer<T> gh(a.B * rw.out_cols());
   T* gx = cell.gx();
   const int nt = num_threads();
 
+  if (!fuse) {
 #pragma omp parallel num_threads(nt)
-  {
-    // Columns, not rows, are split (in whole 32-column panels): each thread then packs only
-    // its share of W_ih, the product's packed operand. With few rows (T·B = 200 at lat-b1)
-    // packing all of W_ih on every thread cost about as much as its share of the product.
-    long j0, j1;
-    split_range((GH + 31) / 32, team_size(), thread_index(), j0, j1);
-    j0 = std::min(GH, j0 * 32);
-    j1 = std::min(GH, j1 * 32);
-    if (!bias_in_step && j1 > j0)
-      for (long r = 0; r < TB; ++r) std::memcpy(gx + r * GH + j0, bx.get() + j0, (j1 - j0) * sizeof(T));
-    gemm(false, true, TB, j1 - j0, a.I, T(1), a.x, a.I, a.w_ih + j0 * a.I, a.I,
-         bias_in_step ? T(0) : T(1), gx + j0, GH);
+    {
+      // Columns, not rows, are split (in whole 32-column panels): each thread then packs
+      // only its share of W_ih, the product's packed operand. With few rows packing all of
+      // W_ih on every thread cost about as much as its share of the product.
+      long j0, j1;
+      split_range((GH + 31) / 32, team_size(), thread_index(), j0, j1);
+      j0 = std::min(GH, j0 * 32);
+      j1 = std::min(GH, j1 * 32);
+      if (!bias_in_step && j1 > j0)
+        for (long r = 0; r < TB; ++r) std::memcpy(gx + r * GH + j0, bx.get() + j0, (j1 - j0) * sizeof(T));
+      gemm(false, true, TB, j1 - j0, a.I, T(1), a.x, a.I, a.w_ih + j0 * a.I, a.I,
+           bias_in_step ? T(0) : T(1), gx + j0, GH);
+    }
   }
 
   const long ld = rw.out_cols();
@@ -82,8 +93,7 @@ void forward_engine(const SeqForward<T>& a, Cell& cell) {
     long k0, k1;
     split_range(rw.blocks(), team_size(), thread_index(), k0, k1);
     rw.pack(k0, k1);  // only this thread reads blocks [k0, k1): no barrier needed
-    for (long t = 0; t < a.T; ++t) {
-      rw.step(cell.h_state(t), a.B, k0, k1, gh.get());
+    auto gate_math = [&](long t) {
       for (long b = 0; b < a.B; ++b) {
         const bool live = t < seq_length(a.lengths, b, a.T);
         for (long k = k0; k < k1; ++k) {
@@ -93,7 +103,34 @@ void forward_engine(const SeqForward<T>& a, Cell& cell) {
           else cell.hold(t, b, u0, n);
         }
       }
-      barrier.wait();  // the next step reads all of h_t
+    };
+    if constexpr (std::is_same_v<T, float>) {
+      if (fuse) {
+        // Each thread computes (and later reads) only its own units' columns of gx. The
+        // recurrent product over the thread's own units of h_t needs nothing from the
+        // others, so it runs between arriving at the step's barrier and waiting there.
+        FusedInput in(G, H, a.I, a.T, a.w_ih, a.x, gx, bias_in_step ? nullptr : bx.get(), k0, k1);
+        in.start();
+        rw.step_fused(cell.h_state(0), k0, k1, gh.get(), in, 0, 0, false);
+        rw.step_fused(cell.h_state(0), k0, k1, gh.get(), in, 0, 1, true);
+        for (long t = 0; t < a.T; ++t) {
+          if (t > 0)  // the rest of the product, over the other threads' units
+            rw.step_fused(cell.h_state(t), k0, k1, gh.get(), in, t, 1, true);
+          gate_math(t);
+          if (t + 1 < a.T) {
+            const unsigned ticket = barrier.arrive();
+            rw.step_fused(cell.h_state(t + 1), k0, k1, gh.get(), in, t + 1, 0, false);
+            barrier.wait(ticket);  // the rest of the next step reads all of h_t
+          }
+        }
+      }
+    }
+    if (!fuse) {
+      for (long t = 0; t < a.T; ++t) {
+        rw.step(cell.h_state(t), a.B, k0, k1, gh.get());
+        gate_math(t);
+        barrier.wait();  // the next step reads all of h_t
+      }
     }
   }
   cell.finish();

@@ -55,15 +55,23 @@ inline void split_range(long n, int parts, int p, long& begin, long& end) {
 class StepBarrier {
  public:
   void set_size(int n) { n_ = n; }
-  void wait() {
-    if (n_ <= 1) return;
+  void wait() { wait(arrive()); }
+
+  // wait() in two halves, so that a thread can do work that needs only its own results
+  // between them: arrive() says "my part is done", wait(ticket) returns once all have
+  // arrived.
+  unsigned arrive() {
     const unsigned g = gen_.load(std::memory_order_relaxed);
+    if (n_ <= 1) return g;
     if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
       count_.store(0, std::memory_order_relaxed);
       gen_.store(g + 1, std::memory_order_release);
-      return;
     }
-    for (long spins = 0; gen_.load(std::memory_order_acquire) == g; ++spins) {
+    return g;
+  }
+  void wait(unsigned ticket) {
+    if (n_ <= 1) return;
+    for (long spins = 0; gen_.load(std::memory_order_acquire) == ticket; ++spins) {
       if (spins < kSpins) pause();
       else std::this_thread::yield();
     }

@@ -330,6 +330,118 @@ LSTMX_AVX512 void panel_gemv(long H, long ng, const float* panels, const float* 
   }
 }
 
+// One iteration of the input product of fused_step: k of pair p for the kFusedRows rows,
+// into acc[r][0..1]; when k reaches K the pair's sums are stored and reset.
+#define LSTMX_FUSED_ITERATION()                                                             \
+  do {                                                                                      \
+    const __m512 w0 = _mm512_load_ps(q), w1 = _mm512_load_ps(q + 16);                       \
+    _Pragma("GCC unroll 16") for (int r = 0; r < kFusedRows; ++r) {                         \
+      const __m512 xr = _mm512_set1_ps(xk[r * ldx]);                                        \
+      acc[r][0] = _mm512_fmadd_ps(xr, w0, acc[r][0]);                                       \
+      acc[r][1] = _mm512_fmadd_ps(xr, w1, acc[r][1]);                                       \
+    }                                                                                       \
+    ++it;                                                                                   \
+    ++xk;                                                                                   \
+    q += 32;                                                                                \
+    if (++k == K) {                                                                         \
+      store_pair(in, p, acc);                                                               \
+      _Pragma("GCC unroll 16") for (int r = 0; r < kFusedRows; ++r) acc[r][0] = acc[r][1] = \
+          _mm512_setzero_ps();                                                              \
+      k = 0;                                                                                \
+      xk = in.x;                                                                            \
+      ++p;                                                                                  \
+    }                                                                                       \
+  } while (0)
+
+namespace {
+// The finished sums of pair p: rows < in.rows, each group's ncols columns (+ bias).
+// (Unrolled over all rows, so that acc is indexed by constants only and stays in registers.)
+LSTMX_AVX512 __attribute__((always_inline)) inline void store_pair(const InputProduct& in, long p,
+                                                                   const __m512 acc[][2]) {
+#pragma GCC unroll 2
+  for (int v = 0; v < 2; ++v) {
+    const long g = 2 * p + v;
+    const __mmask16 m = col_mask(in.ncols[g], 0);
+    const __m512 b = in.bias ? _mm512_maskz_loadu_ps(m, in.bias + in.col[g]) : _mm512_setzero_ps();
+    float* o = in.out + in.col[g];
+#pragma GCC unroll 16
+    for (int r = 0; r < kFusedRows; ++r)
+      if (r < in.rows) _mm512_mask_storeu_ps(o + r * in.ldo, m, _mm512_add_ps(acc[r][v], b));
+  }
+}
+// y's value before fused_step adds its part to the 16 columns at o
+LSTMX_AVX512 __attribute__((always_inline)) inline __m512 start_value(bool add, const float* y,
+                                                                      const float* bias, long o) {
+  return add ? _mm512_loadu_ps(y + o) : bias ? _mm512_loadu_ps(bias + o) : _mm512_setzero_ps();
+}
+}  // namespace
+
+// fused_step: the recurrent product runs over its pairs as in panel_gemv, with c unrolled by
+// eight; after every eight c comes one iteration of the input product, and what is left of
+// [it0, it1) runs after the loop. The input product's 16 accumulators stay in registers all
+// the while (4 + 16 + operands: 26 of the 32 zmm).
+LSTMX_AVX512 void fused_step(long H, bool add, long ng, const float* panels,
+                             const float* h, const float* bias, float* y, const InputProduct& in,
+                             long it0, long it1) {
+  constexpr int U = 8;  // c per slot
+  const long K = in.K, ldx = in.ldx;
+  if (K <= 0) it1 = it0;
+  __m512 acc[kFusedRows][2];
+  long it = it0, p = K > 0 ? it0 / K : 0, k = it0 - p * K;
+  const bool resume = it0 < it1 && k != 0;
+#pragma GCC unroll 16
+  for (int r = 0; r < kFusedRows; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < 2; ++v)
+      acc[r][v] = resume ? _mm512_load_ps(in.stash + r * 32 + 16 * v) : _mm512_setzero_ps();
+  const float* q = in.panels + p * K * 32 + k * 32;
+  const float* xk = in.x + k;  // column k of the rows
+
+  long g = 0;
+  for (; g + 1 < ng; g += 2) {
+    const float* P = panels + g * H * 16;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, e0 = a0, e1 = a0;
+    long c = 0;
+    for (; c + U <= H; c += U) {
+#pragma GCC unroll 8
+      for (int u = 0; u < U; u += 2) {
+        const float* w = P + (c + u) * 32;
+        const __m512 h0 = _mm512_set1_ps(h[c + u]), h1 = _mm512_set1_ps(h[c + u + 1]);
+        a0 = _mm512_fmadd_ps(_mm512_load_ps(w), h0, a0);
+        a1 = _mm512_fmadd_ps(_mm512_load_ps(w + 16), h0, a1);
+        e0 = _mm512_fmadd_ps(_mm512_load_ps(w + 32), h1, e0);
+        e1 = _mm512_fmadd_ps(_mm512_load_ps(w + 48), h1, e1);
+      }
+      if (it < it1) LSTMX_FUSED_ITERATION();
+    }
+    for (; c < H; ++c) {
+      const __m512 hc = _mm512_set1_ps(h[c]);
+      a0 = _mm512_fmadd_ps(_mm512_load_ps(P + c * 32), hc, a0);
+      a1 = _mm512_fmadd_ps(_mm512_load_ps(P + c * 32 + 16), hc, a1);
+    }
+    _mm512_storeu_ps(y + g * 16, _mm512_add_ps(_mm512_add_ps(a0, e0), start_value(add, y, bias, g * 16)));
+    _mm512_storeu_ps(y + g * 16 + 16, _mm512_add_ps(_mm512_add_ps(a1, e1), start_value(add, y, bias, g * 16 + 16)));
+  }
+  if (g < ng) {  // a lone last group, stored (H, 16)
+    const float* P = panels + g * H * 16;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+    long c = 0;
+    for (; c + 1 < H; c += 2) {
+      a0 = _mm512_fmadd_ps(_mm512_load_ps(P + c * 16), _mm512_set1_ps(h[c]), a0);
+      a1 = _mm512_fmadd_ps(_mm512_load_ps(P + c * 16 + 16), _mm512_set1_ps(h[c + 1]), a1);
+    }
+    if (c < H) a0 = _mm512_fmadd_ps(_mm512_load_ps(P + c * 16), _mm512_set1_ps(h[c]), a0);
+    _mm512_storeu_ps(y + g * 16, _mm512_add_ps(_mm512_add_ps(a0, a1), start_value(add, y, bias, g * 16)));
+  }
+  while (it < it1) LSTMX_FUSED_ITERATION();
+  if (it0 < it1 && k != 0)  // a pair left unfinished: its sums wait for the next call
+#pragma GCC unroll 16
+    for (int r = 0; r < kFusedRows; ++r)
+#pragma GCC unroll 2
+      for (int v = 0; v < 2; ++v) _mm512_store_ps(in.stash + r * 32 + 16 * v, acc[r][v]);
+}
+#undef LSTMX_FUSED_ITERATION
+
 LSTMX_AVX512 void transpose16_rows(long rows, long n, const float* src, long lds, float* dst,
                                    long ldd) {
   transpose_rows(rows, n, src, lds, dst, ldd);
@@ -345,6 +457,10 @@ void sgemm_packed(long, long, long, float, const float*, long, const float*, flo
   std::abort();
 }
 void panel_gemv(long, long, const float*, const float*, const float*, float*) { std::abort(); }
+void fused_step(long, bool, long, const float*, const float*, const float*, float*, const InputProduct&,
+                long, long) {
+  std::abort();
+}
 void transpose16_rows(long, long, const float*, long, float*, long) { std::abort(); }
 
 #endif

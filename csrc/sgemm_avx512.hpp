@@ -41,6 +41,35 @@ void sgemm_packed(long m, long n, long k, float alpha, const float* a, long lda,
 // stored alone, (H, 16). `panels` must be 64-byte aligned.
 void panel_gemv(long H, long ng, const float* panels, const float* h, const float* bias, float* y);
 
+// The batch-1 step with the input product folded in. The step's recurrent product (as
+// panel_gemv, which it computes the same way) is bound by the L2's bandwidth and leaves the
+// FMA units half idle; the input product x · W_ihᵀ of later time steps is bound by the FMA
+// units and reads little. So the step runs a share of the input product for the next
+// kFusedRows time steps inside its recurrent loop: one iteration of that product (one k of
+// a pair of 16-column groups, kFusedRows rows) after every few k of the recurrent one.
+constexpr int kFusedRows = 8;
+struct InputProduct {
+  long K;                // inner dimension (input size)
+  long pairs;            // pairs of 16-column groups
+  const float* panels;   // per pair (K, 2, 16), interleaved as the recurrent panels; 64-byte aligned
+  const long* col;       // output column of each group (2 per pair)
+  const int* ncols;      // columns stored of each group (16; fewer at H's edge; 0 for padding)
+  const float* bias;     // added at output column col[g] + l, or null
+  const float* x;        // kFusedRows rows of the input, row r at x + r·ldx
+  long ldx;
+  float* out;            // row r of the result at out + r·ldo
+  long ldo;
+  int rows;              // rows stored (≤ kFusedRows; x has all kFusedRows rows)
+  float* stash;          // kFusedRows × 32 floats, 64-byte aligned: a pair's partial sums,
+                         // carried from one call to the next
+  long iterations() const { return pairs * K; }
+};
+// panel_gemv(H, ng, panels, h, bias, y), or y += the product (no bias) when `add`, and
+// iterations [it0, it1) of the input product: iteration `it` is k = it mod K of pair it / K;
+// a pair's result is stored when its last k is done.
+void fused_step(long H, bool add, long ng, const float* panels, const float* h, const float* bias,
+                float* y, const InputProduct& in, long it0, long it1);
+
 // dst[c·ldd + i] = src[i·lds + c] for i < 16, c < n, with zeros for the rows i >= rows: a
 // (rows ≤ 16, n) block stored transposed as n rows of 16 (GEMM panels of a transposed
 // operand, RecurrentWeights' panels).

@@ -64,7 +64,9 @@ def test_kernels_agree_with_the_blas_path(tmp_path):
     """The same LSTM/GRU/RNN forward and backward with LSTMX_GEMM=blas (a fresh process: the
     choice is made once) agree with this process's GEMM to float32 rounding. H = 40 is three
     blocks of 16 units, so at B <= 4 the panel product meets both a paired and a lone panel
-    group (GRU's 3 and RNN's 1 group per block), on 1 and 2 threads."""
+    group (GRU's 3 and RNN's 1 group per block), on 1 and 2 threads. T = 19 runs B = 1's
+    in-loop input product (chunks of 8 steps, AVX-512 only) through two chunks and a partial
+    one."""
     script = tmp_path / "run.py"
     script.write_text(
         "import sys, numpy as np, lstmx\n"
@@ -76,7 +78,7 @@ def test_kernels_agree_with_the_blas_path(tmp_path):
         "        lstmx.set_num_threads(threads)\n"
         "        for B in (1, 3, 20):\n"
         "            key = f'{name}{B}t{threads}'\n"
-        "            x = rng.standard_normal((7, B, 24)).astype(np.float32)\n"
+        "            x = rng.standard_normal((19, B, 24)).astype(np.float32)\n"
         "            y = layer(x)[0]\n"
         "            dx = layer.backward(np.ones_like(y))[0]\n"
         "            out[f'{key}_y'], out[f'{key}_dx'] = y, dx\n"

@@ -15,8 +15,12 @@ from conftest import TOL, assert_close
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1, "rnn_relu": 1}
 
-# (T, B, I, H): T=1, B=1, odd H, H > one block, small- and large-batch paths
-SHAPES = [(1, 1, 3, 5), (4, 1, 7, 17), (6, 3, 5, 33), (3, 5, 4, 16), (5, 9, 6, 20), (2, 12, 10, 48)]
+# (T, B, I, H): T=1, B=1, odd H, H > one block, small- and large-batch paths. At B=1 the
+# float32 input product runs inside the time loop in chunks of 8 steps (FusedInput): T=19
+# and 17 end on partial chunks; H=40 over two threads leaves one thread an odd number of
+# 16-unit gate groups for GRU (3 blocks × 3 gates split 2 / 1).
+SHAPES = [(1, 1, 3, 5), (4, 1, 7, 17), (19, 1, 9, 40), (17, 1, 33, 24), (6, 3, 5, 33), (3, 5, 4, 16),
+          (5, 9, 6, 20), (2, 12, 10, 48)]
 LENGTH_KINDS = ["none", "full", "ones", "mixed"]
 
 
