@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "cells/gru_cell.hpp"
+#include "cells_avx512.hpp"
 #include "engine.hpp"
 
 namespace lstmx {
@@ -28,8 +29,16 @@ class GruForwardCell {
     const long row = (t * a_.B + b) * a_.H + u0;
     T* g = gx() + (t * a_.B + b) * GH_ + u0;
     T* h = h_.at(t + 1) + b * a_.H + u0;
-    gru_cell_forward(n, g, a_.H, gh, BS, h_.at(t) + b * a_.H + u0, h, train_ ? g : nullptr, a_.H,
-                     train_ ? a_.aux + row : nullptr);
+    const T* hp = h_.at(t) + b * a_.H + u0;
+    if constexpr (std::is_same_v<T, float>) {
+      if (wide_) {
+        avx512::gru_cell_forward(n, g, a_.H, gh, BS, hp, h, train_ ? g : nullptr, a_.H,
+                                 train_ ? a_.aux + row : nullptr);
+        std::memcpy(a_.y + row, h, n * sizeof(T));
+        return;
+      }
+    }
+    gru_cell_forward(n, g, a_.H, gh, BS, hp, h, train_ ? g : nullptr, a_.H, train_ ? a_.aux + row : nullptr);
     std::memcpy(a_.y + row, h, n * sizeof(T));
   }
   void hold(long t, long b, long u0, int n) {
@@ -42,6 +51,7 @@ class GruForwardCell {
  private:
   const SeqForward<T>& a_;
   bool train_;
+  bool wide_ = avx512::enabled();  // float32: the gate math's AVX-512 build (cells_avx512)
   long GH_;
   StateSlots<T> h_;
   Buffer<T> own_gx_;

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "cells/lstm_cell.hpp"
+#include "cells_avx512.hpp"
 #include "engine.hpp"
 
 namespace lstmx {
@@ -27,8 +28,18 @@ class LstmForwardCell {
     const long row = (t * a_.B + b) * a_.H + u0;
     T* g = gx() + (t * a_.B + b) * GH_ + u0;  // pre-activations in, activations out (training)
     T* h = h_.at(t + 1) + b * a_.H + u0;
-    lstm_cell_forward(n, g, a_.H, gh, BS, c_.at(t) + b * a_.H + u0, c_.at(t + 1) + b * a_.H + u0,
-                      h, train_ ? g : nullptr, a_.H, train_ ? a_.aux + row : nullptr);
+    const T* cp = c_.at(t) + b * a_.H + u0;
+    T* cn = c_.at(t + 1) + b * a_.H + u0;
+    if constexpr (std::is_same_v<T, float>) {
+      if (wide_) {
+        avx512::lstm_cell_forward(n, g, a_.H, gh, BS, cp, cn, h, train_ ? g : nullptr, a_.H,
+                                  train_ ? a_.aux + row : nullptr);
+        std::memcpy(a_.y + row, h, n * sizeof(T));
+        return;
+      }
+    }
+    lstm_cell_forward(n, g, a_.H, gh, BS, cp, cn, h, train_ ? g : nullptr, a_.H,
+                      train_ ? a_.aux + row : nullptr);
     std::memcpy(a_.y + row, h, n * sizeof(T));
   }
   void hold(long t, long b, long u0, int n) {
@@ -45,6 +56,7 @@ class LstmForwardCell {
  private:
   const SeqForward<T>& a_;
   bool train_;
+  bool wide_ = avx512::enabled();  // float32: the gate math's AVX-512 build (cells_avx512)
   long GH_;
   StateSlots<T> h_, c_;
   Buffer<T> own_gx_;

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "cells/rnn_cell.hpp"
+#include "cells_avx512.hpp"
 #include "engine.hpp"
 
 namespace lstmx {
@@ -24,6 +25,13 @@ class RnnForwardCell {
   void step(long t, long b, long u0, int n, const T* gh) {
     const long row = (t * a_.B + b) * a_.H + u0;
     T* h = h_.at(t + 1) + b * a_.H + u0;
+    if constexpr (std::is_same_v<T, float>) {
+      if (wide_) {
+        avx512::rnn_cell_forward(n, gx_.get() + row, gh, h, relu_);
+        std::memcpy(a_.y + row, h, n * sizeof(T));
+        return;
+      }
+    }
     rnn_cell_forward(n, gx_.get() + row, gh, h, relu_);
     std::memcpy(a_.y + row, h, n * sizeof(T));
   }
@@ -37,6 +45,7 @@ class RnnForwardCell {
  private:
   const SeqForward<T>& a_;
   bool relu_;
+  bool wide_ = avx512::enabled();  // float32: the gate math's AVX-512 build (cells_avx512)
   StateSlots<T> h_;
   Buffer<T> gx_;
 };

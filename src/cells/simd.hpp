@@ -64,11 +64,55 @@ inline F8 drelu_from_y(F8 y) {
 }
 #endif
 
-// for_lanes(n, f): f.template operator()<V>(j) over j in [0, n), eight float32 units at a
-// time where AVX2 is on, one at a time otherwise and for the tail.
+#if defined(LSTMX_F8) && defined(__AVX512F__)
+// Sixteen float32 lanes. Only csrc/cells_avx512.cpp is compiled with AVX-512 enabled (and
+// includes these headers in a namespace of its own); everything else sees F8 at most.
+#define LSTMX_F16 1
+struct F16 {
+  __m512 v;
+  F16(__m512 x) : v(x) {}
+  explicit F16(float x) : v(_mm512_set1_ps(x)) {}
+};
+inline F16 operator+(F16 a, F16 b) { return _mm512_add_ps(a.v, b.v); }
+inline F16 operator-(F16 a, F16 b) { return _mm512_sub_ps(a.v, b.v); }
+inline F16 operator*(F16 a, F16 b) { return _mm512_mul_ps(a.v, b.v); }
+inline F16 operator/(F16 a, F16 b) { return _mm512_div_ps(a.v, b.v); }
+inline F16 load16(const float* p) { return _mm512_loadu_ps(p); }
+inline void store(float* p, F16 x) { _mm512_storeu_ps(p, x.v); }
+// exp(F8), sixteen lanes at a time (the same reduction and polynomial)
+inline F16 exp(F16 x) {
+  __m512 v = _mm512_min_ps(_mm512_set1_ps(88.3f), _mm512_max_ps(_mm512_set1_ps(-87.3f), x.v));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  v = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), v);
+  v = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), v);
+  __m512 p = _mm512_set1_ps(1.0f / 720);
+  p = _mm512_fmadd_ps(p, v, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, v, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, v, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, v, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, v, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, v, _mm512_set1_ps(1.0f));
+  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+inline F16 sigmoid(F16 x) { return F16(1.0f) / (F16(1.0f) + exp(F16(0.0f) - x)); }
+inline F16 tanh_(F16 x) { return F16(2.0f) * sigmoid(F16(2.0f) * x) - F16(1.0f); }
+inline F16 relu(F16 x) { return _mm512_max_ps(_mm512_setzero_ps(), x.v); }
+inline F16 drelu_from_y(F16 y) {
+  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y.v, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(1.0f));
+}
+#endif
+
+// for_lanes(n, f): f.template operator()<V>(j) over j in [0, n), sixteen float32 units at a
+// time where AVX-512 is on, eight where AVX2 is, one at a time otherwise and for the tail.
 template <class T, class F>
 inline void for_lanes(int n, F&& f) {
   int j = 0;
+#ifdef LSTMX_F16
+  if constexpr (std::is_same_v<T, float>)
+    for (; j + 16 <= n; j += 16) f(j, [](const float* p) { return load16(p); });
+#endif
 #ifdef LSTMX_F8
   if constexpr (std::is_same_v<T, float>)
     for (; j + 8 <= n; j += 8) f(j, [](const float* p) { return load8(p); });
