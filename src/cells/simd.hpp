@@ -33,26 +33,37 @@ inline F8 operator/(F8 a, F8 b) { return _mm256_div_ps(a.v, b.v); }
 inline F8 load8(const float* p) { return _mm256_loadu_ps(p); }
 inline void store(float* p, F8 x) { _mm256_storeu_ps(p, x.v); }
 
+// The few operations exp_lanes needs beyond + − ×, for F8 (and F16 below).
+inline F8 fmadd(F8 a, F8 b, F8 c) { return _mm256_fmadd_ps(a.v, b.v, c.v); }
+inline F8 fnmadd(F8 a, F8 b, F8 c) { return _mm256_fnmadd_ps(a.v, b.v, c.v); }
+inline F8 clamp(F8 x, float lo, float hi) {
+  return _mm256_min_ps(_mm256_set1_ps(hi), _mm256_max_ps(_mm256_set1_ps(lo), x.v));
+}
+inline F8 round_nearest(F8 x) { return _mm256_round_ps(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+inline F8 pow2(F8 n) {  // 2^n for integral n in [-126, 127]: the exponent bits
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127)), 23));
+}
+
 // e^x for float32 lanes: x = n·ln2 + r with |r| ≤ ln2/2, e^r by its Taylor polynomial to
 // degree 6 (relative error ≈ 1.2e-7), then 2^n assembled in the exponent bits.
 // The clamp keeps 2^n a normal float; NaN passes through (max/min return their second
 // operand when one is NaN).
-inline F8 exp(F8 x) {
-  __m256 v = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(_mm256_set1_ps(-87.3f), x.v));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  v = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), v);   // ln2 split in a high part
-  v = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), v); // and the rest
-  __m256 p = _mm256_set1_ps(1.0f / 720);
-  p = _mm256_fmadd_ps(p, v, _mm256_set1_ps(1.0f / 120));
-  p = _mm256_fmadd_ps(p, v, _mm256_set1_ps(1.0f / 24));
-  p = _mm256_fmadd_ps(p, v, _mm256_set1_ps(1.0f / 6));
-  p = _mm256_fmadd_ps(p, v, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, v, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, v, _mm256_set1_ps(1.0f));
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+template <class V>
+inline V exp_lanes(V x) {
+  V v = clamp(x, -87.3f, 88.3f);
+  const V n = round_nearest(v * V(1.44269504f));
+  v = fnmadd(n, V(0.693145752f), v);   // ln2 split in a high part
+  v = fnmadd(n, V(1.42860677e-6f), v); // and the rest
+  V p(1.0f / 720);
+  p = fmadd(p, v, V(1.0f / 120));
+  p = fmadd(p, v, V(1.0f / 24));
+  p = fmadd(p, v, V(1.0f / 6));
+  p = fmadd(p, v, V(0.5f));
+  p = fmadd(p, v, V(1.0f));
+  p = fmadd(p, v, V(1.0f));
+  return p * pow2(n);
 }
+inline F8 exp(F8 x) { return exp_lanes(x); }
 // σ(x) = 1 / (1 + e^−x)
 inline F8 sigmoid(F8 x) { return F8(1.0f) / (F8(1.0f) + exp(F8(0.0f) - x)); }
 // tanh(x) = 2σ(2x) − 1 (absolute error ≈ 1e-7)
@@ -79,23 +90,18 @@ inline F16 operator*(F16 a, F16 b) { return _mm512_mul_ps(a.v, b.v); }
 inline F16 operator/(F16 a, F16 b) { return _mm512_div_ps(a.v, b.v); }
 inline F16 load16(const float* p) { return _mm512_loadu_ps(p); }
 inline void store(float* p, F16 x) { _mm512_storeu_ps(p, x.v); }
-// exp(F8), sixteen lanes at a time (the same reduction and polynomial)
-inline F16 exp(F16 x) {
-  __m512 v = _mm512_min_ps(_mm512_set1_ps(88.3f), _mm512_max_ps(_mm512_set1_ps(-87.3f), x.v));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  v = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), v);
-  v = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), v);
-  __m512 p = _mm512_set1_ps(1.0f / 720);
-  p = _mm512_fmadd_ps(p, v, _mm512_set1_ps(1.0f / 120));
-  p = _mm512_fmadd_ps(p, v, _mm512_set1_ps(1.0f / 24));
-  p = _mm512_fmadd_ps(p, v, _mm512_set1_ps(1.0f / 6));
-  p = _mm512_fmadd_ps(p, v, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, v, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, v, _mm512_set1_ps(1.0f));
-  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+inline F16 fmadd(F16 a, F16 b, F16 c) { return _mm512_fmadd_ps(a.v, b.v, c.v); }
+inline F16 fnmadd(F16 a, F16 b, F16 c) { return _mm512_fnmadd_ps(a.v, b.v, c.v); }
+inline F16 clamp(F16 x, float lo, float hi) {
+  return _mm512_min_ps(_mm512_set1_ps(hi), _mm512_max_ps(_mm512_set1_ps(lo), x.v));
 }
+inline F16 round_nearest(F16 x) {
+  return _mm512_roundscale_ps(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+inline F16 pow2(F16 n) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127)), 23));
+}
+inline F16 exp(F16 x) { return exp_lanes(x); }
 inline F16 sigmoid(F16 x) { return F16(1.0f) / (F16(1.0f) + exp(F16(0.0f) - x)); }
 inline F16 tanh_(F16 x) { return F16(2.0f) * sigmoid(F16(2.0f) * x) - F16(1.0f); }
 inline F16 relu(F16 x) { return _mm512_max_ps(_mm512_setzero_ps(), x.v); }
