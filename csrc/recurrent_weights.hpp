@@ -123,7 +123,6 @@ class RecurrentWeights {
   }
 
   long blocks() const { return nblk_; }
-  bool panels() const { return panels_; }
   long out_cols() const { return nblk_ * G_ * BS; }  // leading dimension of the step output
 
   // out[b, (k·G + g)·BS + l] = (h[b] · W_hhᵀ)[g·H + k·BS + l] (+ bias) for blocks k0 ≤ k < k1.
