@@ -12,7 +12,7 @@ Names, shapes and initialisations are PyTorch's (``torch.nn.Linear`` & co.), so 
 
 import numpy as np
 
-from .._matmul import mm
+from .._matmul import linear, mm
 from ..checks import check_array, check_float_dtype
 from .module import Module, Parameter, StackedModule
 
@@ -59,13 +59,10 @@ class Linear(StackedModule):
 
     def forward(self, x):
         x = _check_last_dim(x, "x", self.dtype, self.in_features, "in_features")
-        # One matrix product over all leading axes: (N, in) @ (in, out).
-        y = mm(x.reshape(-1, self.in_features), self.weight.data, tb=True)
-        if self.bias is not None:
-            y += self.bias.data
         if self.training:
             self._stack.append(x)
-        return y.reshape(x.shape[:-1] + (self.out_features,))
+        # one matrix product over all leading axes: (N, in) @ (in, out)
+        return linear(x, self.weight.data, None if self.bias is None else self.bias.data)
 
     def backward(self, dy):
         x = self._last()
