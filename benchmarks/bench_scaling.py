@@ -15,9 +15,7 @@ A count above the cores is still run (and flagged): oversubscription is worth se
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # see bench_kernels.py
@@ -29,7 +27,7 @@ import lstmx  # noqa: E402  (before torch: one OpenMP runtime, see bench_kernels
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_kernels import (SIZES, available_cores, comma_list, machine_info, mode_flops,  # noqa: E402
                            pyplot, save_figure, write_json)
-from lstmx.bench import lstmx_runner, torch_runner  # noqa: E402
+from lstmx.bench import lstmx_runner, median_times, torch_runner  # noqa: E402
 
 try:
     import torch
@@ -61,22 +59,6 @@ def set_threads(n):
     lstmx.set_num_threads(n)
     if torch is not None:
         torch.set_num_threads(n)
-
-
-def time_pair(runners, repeats, warmup):
-    """Median seconds of each runner, calls interleaved (order rotated each round)."""
-    for run in runners.values():
-        for _ in range(warmup):
-            run()
-    times = {name: [] for name in runners}
-    names = list(runners)
-    for r in range(repeats):
-        k = r % len(names)
-        for name in names[k:] + names[:k]:
-            t0 = time.perf_counter()
-            runners[name]()
-            times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def parse_args(argv=None):
@@ -137,7 +119,7 @@ def main(argv=None):
                     runners = {"lstmx": lstmx_runner(layer, x, dy, training)}
                     if module is not None:
                         runners["torch"] = torch_runner(torch, module.train(training), x, dy, training)
-                    med = time_pair(runners, args.repeats, args.warmup)
+                    med = median_times(runners, args.repeats, args.warmup)
                     if n == 1:
                         base = dict(med)
                     row = {"cell": cell, "mode": mode, "size": size, "T": T, "B": B, "I": I, "H": H,

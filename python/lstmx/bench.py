@@ -23,17 +23,21 @@ def add_parser(subparsers):
     return p
 
 
-def _median_ms(fns, repeats):
-    """Interleaved medians (ms) of the callables in ``fns`` after one warm-up call each."""
+def median_times(fns, repeats, warmup=1):
+    """Median seconds of each callable in ``fns``, after ``warmup`` untimed calls of each:
+    ``repeats`` rounds of one call each, the order rotated by one every round."""
     for f in fns.values():
-        f()
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
+        for _ in range(warmup):
             f()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) * 1e3 for k, v in times.items()}
+    times = {k: [] for k in fns}
+    names = list(fns)
+    for r in range(repeats):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            t0 = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def lstmx_runner(layer, x, dy, training):
@@ -93,7 +97,7 @@ def run(args):
             fns = {"lstmx": lstmx_runner(layer, x, dy, training)}
             if module is not None:
                 fns["torch"] = torch_runner(torch, module, x, dy, training)
-            ms = _median_ms(fns, args.repeats)
+            ms = {k: 1e3 * v for k, v in median_times(fns, args.repeats).items()}
             t = ms.get("torch")
             print(f"{cell:5} {mode:8} {ms['lstmx']:9.2f} "
                   + (f"{t:9.2f} {t / ms['lstmx']:12.2f}" if t else f"{'-':>9} {'-':>12}"))
