@@ -364,9 +364,10 @@ def time_group(impls, repeats, warmup, settle, quick, burst_s=BURST_S):
     Each implementation first runs once, untimed, and keeps that call's outputs for the
     agreement check; ``warmup - 1`` more untimed calls follow. Then ``repeats`` rounds, each
     giving every implementation one burst, in an order rotated by one per round. A burst is
-    as many back-to-back calls as fill about ``burst_s`` seconds (from the first call's
-    time; MIN_BURST to MAX_BURST calls; one when ``burst_s`` is 0), every one of them timed,
-    and the median is over all of them. Why bursts: lstmx and torch each have their own
+    as many back-to-back calls as fill about ``burst_s`` seconds (judged from the fastest
+    untimed call, as the first one also pays for memory it touches for the first time;
+    MIN_BURST to MAX_BURST calls; one when ``burst_s`` is 0), every one of them timed, and
+    the median is over all of them. Why bursts: lstmx and torch each have their own
     OpenMP pool, whose workers spin for a few milliseconds after each parallel region, so a
     call that directly follows the other library's runs on cores those spinning workers
     still hold. Both lose alike (at lat-b1 either one's time rose by 30-40 % that way; at
@@ -385,15 +386,18 @@ def time_group(impls, repeats, warmup, settle, quick, burst_s=BURST_S):
         first = time.perf_counter() - t0
         impl.outputs = impl.collect(out)
         impl.runs, extra_warmup = repeats, warmup - 1
-        impl.burst = 1
-        if burst_s > 0:
-            impl.burst = max(MIN_BURST, min(MAX_BURST, math.ceil(burst_s / max(first, 1e-6))))
-        if impl.name == "reference" and first > SLOW_REFERENCE_S:
+        slow_reference = impl.name == "reference" and first > SLOW_REFERENCE_S
+        if slow_reference:
             impl.runs, extra_warmup = min(repeats, 1 if quick else SLOW_REFERENCE_RUNS), 0
-            impl.burst = 1
+        fastest = first  # a first call also pays for first-touch memory: size bursts on warm ones
         for _ in range(extra_warmup):
             impl.reset()
+            t0 = time.perf_counter()
             impl.run()
+            fastest = min(fastest, time.perf_counter() - t0)
+        impl.burst = 1
+        if burst_s > 0 and not slow_reference:
+            impl.burst = max(MIN_BURST, min(MAX_BURST, math.ceil(burst_s / max(fastest, 1e-6))))
         live.append(impl)
     for r in range(repeats if live else 0):
         k = r % len(live)

@@ -50,7 +50,9 @@ class RecurrentWeights {
       : G_(G), H_(H), nblk_(num_blocks(H)), panels_(B <= kSmallBatch), own_first_(own_first && panels_),
         w_hh_(w_hh), b_hh_(b_hh), bias_gate_(bias_gate), rhs_(panels_ ? 0 : num_threads()) {
     const long rows = nblk_ * G_ * BS;
-    w_.resize(rows * H_);
+    // The batch-1 fused step streams these from L2 at every step: kept 2 MiB pages (scratch.hpp)
+    if (own_first_) w_.use_scratch(Scratch::kPackedRecurrent, rows * H_);
+    else w_.resize(rows * H_);
     if (b_hh) bias_.resize(rows);
   }
 
@@ -196,7 +198,7 @@ class FusedInput {
              const float* bias, long k0, long k1)
       : T_(T), x_(x), gx_(gx), GH_(G * H) {
     const long groups = (k1 - k0) * G, pairs = (groups + 1) / 2;
-    panels_.resize(pairs * I * 32);
+    panels_.use_scratch(Scratch::kInputPanels, pairs * I * 32);  // see scratch.hpp
     col_.assign(2 * pairs, 0);
     ncols_.assign(2 * pairs, 0);
     for (long j = 0; j < 2 * pairs; ++j) {

@@ -16,7 +16,10 @@ class RnnForwardCell {
   static bool step_bias_gate(int) { return false; }
 
   RnnForwardCell(const SeqForward<T>& a, bool relu)
-      : a_(a), relu_(relu), h_(a.hs, a.B, a.H), gx_(a.T * a.B * a.H) {
+      : a_(a), relu_(relu), h_(a.hs, a.B, a.H) {
+    // Batch 1: the pre-activations are part of the L2-bound step's working set (scratch.hpp)
+    if (a.B == 1) gx_.use_scratch(Scratch::kGates, a.T * a.H);
+    else gx_.resize(a.T * a.B * a.H);
     h_.init(a.h0);
   }
   T* gx() { return gx_.get(); }

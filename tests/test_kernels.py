@@ -127,6 +127,60 @@ def test_dx_can_be_skipped(kind, rng):
         np.testing.assert_array_equal(a, s)
 
 
+def inference_vs_reference(kind, c, lengths=None):
+    """(native, reference) (y, h_n) of an inference forward pass (training=False)."""
+    w = (c["w_ih"], c["w_hh"], c["b_ih"], c["b_hh"])
+    base = "rnn" if kind == "rnn_relu" else kind
+    states = (c["h0"], c["c0"]) if base == "lstm" else (c["h0"],)
+    nl = {"nonlinearity": "relu"} if kind == "rnn_relu" else {}
+    got = getattr(_core, base + "_forward")(c["x"], *states, *w, lengths=lengths, training=False, **nl)
+    want = getattr(ref, base + "_forward")(c["x"], *states, *w, lengths=lengths, **nl)
+    return got[:2], want[:2]
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_batch1_inference_across_kept_scratch_sizes(kind, rng):
+    """At B=1 the packed W_hh, the input product's W_ih panels and the pre-activations live
+    in blocks each thread keeps between calls (csrc/scratch.hpp). Calls that grow them,
+    shrink again, and one too large for them (W_hh over 8 MiB: memory of its own) must each
+    match the reference."""
+    too_large = {"lstm": 760, "gru": 880, "rnn": 1500}[kind]  # packed W_hh of 9-9.3 MB
+    for T, I, H in [(3, 5, 7), (41, 33, 96), (2, 4, 9), (4, 16, too_large), (19, 9, 40)]:
+        c = make_case(kind, (T, 1, I, H), np.float32, rng)
+        got, want = inference_vs_reference(kind, c, np.array([T], np.int64))
+        for name, g, w in zip(["y", "h_n"], got, want):
+            assert_close(f"{kind} {name} T={T} I={I} H={H}", g, w, TOL[np.float32])
+
+
+def test_batch1_calls_from_concurrent_threads(rng):
+    """Two Python threads running batch-1 kernels at once (the GIL is released inside) each
+    use their own kept scratch blocks: every result equals the same call made alone."""
+    import threading
+
+    cases = [("lstm", make_case("lstm", (30, 1, 24, 48), np.float32, rng)),
+             ("gru", make_case("gru", (27, 1, 40, 33), np.float32, rng))]
+    alone = [inference_vs_reference(kind, c)[0] for kind, c in cases]
+    bad, errors = [], []
+
+    def worker(i):
+        try:
+            kind, c = cases[i]
+            for _ in range(15):
+                got = inference_vs_reference(kind, c)[0]
+                if not all(np.array_equal(g, a) for g, a in zip(got, alone[i])):
+                    bad.append(i)
+        except Exception as e:  # surfaced below: an exception in a thread would pass silently
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert not bad, f"results of threads {sorted(set(bad))} changed when run concurrently"
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("B,H", [(1, 5), (4, 19), (7, 32)])
 def test_cell_steps_match_reference(B, H, dtype, rng):
