@@ -30,6 +30,14 @@ namespace lstmx {
 
 inline long seq_length(const int64_t* lengths, long b, long T) { return lengths ? long(lengths[b]) : T; }
 
+// A forward call's own pre-activations, (steps·B, width). At batch 1 they belong to the
+// L2-bound step's working set, so they are lent from the thread's kept block (scratch.hpp).
+template <class T>
+void gates_buffer(Buffer<T>& gates, long steps, long B, long width) {
+  if (B == 1) gates.use_scratch(Scratch::kGates, steps * width);
+  else gates.resize(steps * B * width);
+}
+
 // Cell policy, forward:
 //   static constexpr int G;
 //   static bool step_bias_gate(int g);   gates whose b_hh is added inside the step (GRU's n)

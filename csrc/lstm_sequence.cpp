@@ -17,9 +17,7 @@ class LstmForwardCell {
 
   explicit LstmForwardCell(const SeqForward<T>& a)
       : a_(a), train_(a.gates != nullptr), GH_(G * a.H), h_(a.hs, a.B, a.H), c_(a.cs, a.B, a.H) {
-    // Batch 1: the pre-activations are part of the L2-bound step's working set (scratch.hpp)
-    if (!train_ && a.B == 1) own_gx_.use_scratch(Scratch::kGates, a.T * GH_);
-    else if (!train_) own_gx_.resize(a.T * a.B * GH_);
+    if (!train_) gates_buffer(own_gx_, a.T, a.B, GH_);
     h_.init(a.h0);
     c_.init(a.c0);
   }

@@ -17,9 +17,7 @@ class RnnForwardCell {
 
   RnnForwardCell(const SeqForward<T>& a, bool relu)
       : a_(a), relu_(relu), h_(a.hs, a.B, a.H) {
-    // Batch 1: the pre-activations are part of the L2-bound step's working set (scratch.hpp)
-    if (a.B == 1) gx_.use_scratch(Scratch::kGates, a.T * a.H);
-    else gx_.resize(a.T * a.B * a.H);
+    gates_buffer(gx_, a.T, a.B, a.H);
     h_.init(a.h0);
   }
   T* gx() { return gx_.get(); }
