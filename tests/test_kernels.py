@@ -127,15 +127,19 @@ def test_dx_can_be_skipped(kind, rng):
         np.testing.assert_array_equal(a, s)
 
 
-def inference_vs_reference(kind, c, lengths=None):
-    """(native, reference) (y, h_n) of an inference forward pass (training=False)."""
+def inference_forward(module, kind, c, lengths=None):
+    """(y, h_n) of a forward pass by `module` (_core, in inference, or the reference)."""
     w = (c["w_ih"], c["w_hh"], c["b_ih"], c["b_hh"])
     base = "rnn" if kind == "rnn_relu" else kind
     states = (c["h0"], c["c0"]) if base == "lstm" else (c["h0"],)
     nl = {"nonlinearity": "relu"} if kind == "rnn_relu" else {}
-    got = getattr(_core, base + "_forward")(c["x"], *states, *w, lengths=lengths, training=False, **nl)
-    want = getattr(ref, base + "_forward")(c["x"], *states, *w, lengths=lengths, **nl)
-    return got[:2], want[:2]
+    mode = {"training": False} if module is _core else {}
+    return getattr(module, base + "_forward")(c["x"], *states, *w, lengths=lengths, **mode, **nl)[:2]
+
+
+def inference_vs_reference(kind, c, lengths=None):
+    """(native, reference) (y, h_n) of an inference forward pass (training=False)."""
+    return inference_forward(_core, kind, c, lengths), inference_forward(ref, kind, c, lengths)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
@@ -159,14 +163,14 @@ def test_batch1_calls_from_concurrent_threads(rng):
 
     cases = [("lstm", make_case("lstm", (30, 1, 24, 48), np.float32, rng)),
              ("gru", make_case("gru", (27, 1, 40, 33), np.float32, rng))]
-    alone = [inference_vs_reference(kind, c)[0] for kind, c in cases]
+    alone = [inference_forward(_core, kind, c) for kind, c in cases]
     bad, errors = [], []
 
     def worker(i):
         try:
             kind, c = cases[i]
             for _ in range(15):
-                got = inference_vs_reference(kind, c)[0]
+                got = inference_forward(_core, kind, c)
                 if not all(np.array_equal(g, a) for g, a in zip(got, alone[i])):
                     bad.append(i)
         except Exception as e:  # surfaced below: an exception in a thread would pass silently
