@@ -134,9 +134,6 @@ class RecurrentWeights {
   // y += it when `add`.
   void step_fused(const float* h, long k0, long k1, float* out, FusedInput& in, long t, int part,
                   bool add) const;
-  // step_fused() over all of h when h = 0: out = bias (or 0), and the step's share of the
-  // input product.
-  void step_fused_zero(long k0, long k1, float* out, FusedInput& in, long t) const;
 
   void step(const T* h, long B, long k0, long k1, T* out) const {
     if (k1 <= k0) return;
@@ -297,17 +294,6 @@ inline void RecurrentWeights<T>::step_fused(const float* h, long k0, long k1, fl
     const float* panels = w_.get() + c * H_ + (part == 0 ? 0 : ng * part_rows(0, ua, ub) * BS);
     const float* hp = part == 0 ? h + ua : in.others(h, ua, ub, H_);
     in.step(t, n, add, H_, ng, panels, hp, bias_.get() ? bias_.get() + c : nullptr, out + c);
-  }
-}
-
-template <class T>
-inline void RecurrentWeights<T>::step_fused_zero(long k0, long k1, float* out, FusedInput& in,
-                                                 long t) const {
-  if constexpr (std::is_same_v<T, float>) {
-    const long c = k0 * G_ * BS, n = (k1 - k0) * G_ * BS;
-    if (bias_.get()) std::copy(bias_.get() + c, bias_.get() + c + n, out + c);
-    else std::fill(out + c, out + c + n, 0.0f);
-    in.step(t, H_, false, H_, 0, nullptr, nullptr, nullptr, nullptr);
   }
 }
 

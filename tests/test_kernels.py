@@ -156,26 +156,6 @@ def test_batch1_inference_across_kept_scratch_sizes(kind, rng):
             assert_close(f"{kind} {name} T={T} I={I} H={H}", g, w, TOL[np.float32])
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
-def test_batch1_zero_initial_state(kind, rng):
-    """At B=1 a zero h_0 skips step 0's recurrent product (it is the bias alone). A zero h_0
-    given explicitly (with a non-zero c_0 for LSTM), one that is zero but for one small value,
-    and one of negative zeros must each match the reference."""
-    T, I, H = 21, 12, 40
-    c = make_case(kind, (T, 1, I, H), np.float32, rng)
-    one = np.zeros((1, H), np.float32)
-    one[0, H - 1] = 1e-3
-    for label, h0 in [("zeros", np.zeros((1, H), np.float32)), ("one value", one),
-                      ("negative zeros", np.full((1, H), -0.0, np.float32))]:
-        c["h0"] = h0
-        got, want = inference_vs_reference(kind, c)
-        for name, g, w in zip(["y", "h_n"], got, want):
-            assert_close(f"{kind} {name} h0 {label}", g, w, TOL[np.float32])
-        names, nat, refs = run_both(kind, c, None)  # training: the workspace path too
-        for name, g, w in zip(names, nat, refs):
-            assert_close(f"{kind} {name} h0 {label} (training)", g, w, TOL[np.float32])
-
-
 def test_batch1_calls_from_concurrent_threads(rng):
     """Two Python threads running batch-1 kernels at once (the GIL is released inside) each
     use their own kept scratch blocks: every result equals the same call made alone."""
