@@ -7,8 +7,9 @@
 // the L2's sets, and so how much of them stays there: on the 2-core development VM the same
 // lat-b1 call took 0.71 ms or 0.80-0.86 ms depending on it, changing from process to process
 // and when the heap layout changed. A 2 MiB page maps its bytes to the sets in order, so the
-// packed weights always fill them evenly; keeping the blocks also spares each call the
-// allocation. The cost is memory held between calls: at most kMaxScratchBytes per slot and
+// packed weights fill them evenly wherever the host backs the page with contiguous memory
+// (inside a VM that is not certain: some processes still run slower, README "Where the
+// buffers lie"); keeping the blocks also spares each call the allocation. The cost is memory held between calls: at most kMaxScratchBytes per slot and
 // thread (lat-b1: 2 MiB per block, one block each).
 #pragma once
 
