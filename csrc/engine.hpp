@@ -119,8 +119,15 @@ void forward_engine(const SeqForward<T>& a, Cell& cell) {
         // others, so it runs between arriving at the step's barrier and waiting there.
         FusedInput in(G, H, a.I, a.T, a.w_ih, a.x, gx, bias_in_step ? nullptr : bx.get(), k0, k1);
         in.start();
-        rw.step_fused(cell.h_state(0), k0, k1, gh.get(), in, 0, 0, false);
-        rw.step_fused(cell.h_state(0), k0, k1, gh.get(), in, 0, 1, true);
+        // With h_0 = 0 (no state given, or zeros) and finite weights, step 0's recurrent
+        // product is its bias: only the step's share of the input product runs.
+        const T* h0 = cell.h_state(0);
+        if (rw.product_is_zero(h0, k0, k1)) {
+          rw.step_fused_zero(k0, k1, gh.get(), in, 0);
+        } else {
+          rw.step_fused(h0, k0, k1, gh.get(), in, 0, 0, false);
+          rw.step_fused(h0, k0, k1, gh.get(), in, 0, 1, true);
+        }
         for (long t = 0; t < a.T; ++t) {
           if (t > 0)  // the rest of the product, over the other threads' units
             rw.step_fused(cell.h_state(t), k0, k1, gh.get(), in, t, 1, true);

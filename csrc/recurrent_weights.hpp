@@ -54,6 +54,7 @@ class RecurrentWeights {
     if (own_first_) w_.use_scratch(Scratch::kPackedRecurrent, rows * H_);
     else w_.resize(rows * H_);
     if (b_hh) bias_.resize(rows);
+    if (own_first_) finite_.assign(nblk_, 0);
   }
 
   // Packs blocks [k0, k1). Each thread packs the blocks it owns, so its slice of W_hh is
@@ -67,6 +68,7 @@ class RecurrentWeights {
     const long part_cols[2][2][2] = {{{ua, ub}, {0, 0}}, {{0, ua}, {ub, H_}}};
     for (long k = k0; k < k1; ++k) {
       const long rows = std::min(BS, H_ - k * BS);  // units of this block below H
+      bool finite = true;  // every weight of the block's rows (own_first only)
       for (int g = 0; g < G_; ++g) {
         const long grp = k * G_ + g;
         const T* src = w_hh_ + (g * H_ + k * BS) * H_;  // the block's rows of gate g
@@ -94,7 +96,8 @@ class RecurrentWeights {
             bool done = false;
             if constexpr (std::is_same_v<T, float>) {
               if (avx512::enabled()) {  // 16 × 16 register transposes
-                avx512::transpose16_rows(rows, nc, src + c0, H_, dst, stride);
+                if (own_first_) finite &= avx512::transpose16_rows_finite(rows, nc, src + c0, H_, dst, stride);
+                else avx512::transpose16_rows(rows, nc, src + c0, H_, dst, stride);
                 done = true;
               }
             }
@@ -105,6 +108,7 @@ class RecurrentWeights {
           }
         }
       }
+      if (own_first_) finite_[k] = finite;  // this thread's own block: no other writer
     }
     if (!panels_ && k1 > k0) {  // the calling thread's GEMM operand, packed once for all steps
       const long c0 = k0 * G_ * BS, ncols = (k1 - k0) * G_ * BS;
@@ -134,6 +138,16 @@ class RecurrentWeights {
   // y += it when `add`.
   void step_fused(const float* h, long k0, long k1, float* out, FusedInput& in, long t, int part,
                   bool add) const;
+  // Whether h · W_hhᵀ is zero for blocks [k0, k1): h all zeros (either sign) and every weight
+  // of the blocks' rows finite (0 · Inf is NaN, which the product must carry). Known from the
+  // packing, which reads every weight: with own_first only, after pack(k0, k1).
+  bool product_is_zero(const float* h, long k0, long k1) const {
+    if (!own_first_ || !std::all_of(h, h + H_, [](float v) { return v == 0.0f; })) return false;
+    return std::all_of(finite_.begin() + k0, finite_.begin() + k1, [](char f) { return f != 0; });
+  }
+  // step_fused() over all of h where product_is_zero(): out = bias + 0 (bit for bit the sum
+  // the product would give, which starts from +0), and the step's share of the input product.
+  void step_fused_zero(long k0, long k1, float* out, FusedInput& in, long t) const;
 
   void step(const T* h, long B, long k0, long k1, T* out) const {
     if (k1 <= k0) return;
@@ -176,6 +190,7 @@ class RecurrentWeights {
   const T* b_hh_;
   const bool* bias_gate_;
   Buffer<T> w_, bias_;
+  std::vector<char> finite_;       // own_first: per block, whether its rows of W_hh are finite
   std::vector<PackedRhs<T>> rhs_;  // per thread: its columns of W_hhᵀ (GEMM path)
 };
 
@@ -294,6 +309,16 @@ inline void RecurrentWeights<T>::step_fused(const float* h, long k0, long k1, fl
     const float* panels = w_.get() + c * H_ + (part == 0 ? 0 : ng * part_rows(0, ua, ub) * BS);
     const float* hp = part == 0 ? h + ua : in.others(h, ua, ub, H_);
     in.step(t, n, add, H_, ng, panels, hp, bias_.get() ? bias_.get() + c : nullptr, out + c);
+  }
+}
+
+template <class T>
+inline void RecurrentWeights<T>::step_fused_zero(long k0, long k1, float* out, FusedInput& in,
+                                                 long t) const {
+  if constexpr (std::is_same_v<T, float>) {
+    const long c = k0 * G_ * BS, n = (k1 - k0) * G_ * BS;
+    for (long j = 0; j < n; ++j) out[c + j] = (bias_.get() ? bias_.get()[c + j] : 0.0f) + 0.0f;
+    in.step(t, H_, false, H_, 0, nullptr, nullptr, nullptr, nullptr);
   }
 }
 

@@ -154,17 +154,30 @@ LSTMX_AVX512 inline void transpose16(__m512 r[16]) {
   }
 }
 
-// transpose16_rows (sgemm_avx512.hpp), for the packing below as well
-LSTMX_AVX512 void transpose_rows(long rows, long n, const float* src, long lds, float* dst, long ldd) {
+// transpose16_rows (sgemm_avx512.hpp), for the packing below as well. With kProbe, also
+// whether every value read is finite: v · 0 is NaN for an Inf or a NaN and ±0 otherwise, and
+// a sum of such products is NaN if any one is. Summed as a tree per 16 × 16 block, so that
+// the running probe's dependency chain gains one addition per block, not one per row.
+template <bool kProbe>
+LSTMX_AVX512 bool transpose_rows(long rows, long n, const float* src, long lds, float* dst, long ldd) {
+  const __m512 zero = _mm512_setzero_ps();
+  __m512 probe = zero;
   for (long c = 0; c < n; c += 16) {
     const long cn = std::min(16L, n - c);
     const __mmask16 m = col_mask(cn, 0);
     __m512 r[16];
-    for (int i = 0; i < 16; ++i)
-      r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + i * lds + c) : _mm512_setzero_ps();
+    for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + i * lds + c) : zero;
+    if constexpr (kProbe) {
+      __m512 s[8];
+      for (int i = 0; i < 8; ++i) s[i] = _mm512_fmadd_ps(r[2 * i + 1], zero, _mm512_mul_ps(r[2 * i], zero));
+      for (int w = 4; w >= 1; w /= 2)
+        for (int i = 0; i < w; ++i) s[i] = _mm512_add_ps(s[i], s[i + w]);
+      probe = _mm512_add_ps(probe, s[0]);
+    }
     transpose16(r);
     for (long j = 0; j < cn; ++j) _mm512_storeu_ps(dst + (c + j) * ldd, r[j]);
   }
+  return _mm512_cmp_ps_mask(probe, probe, _CMP_UNORD_Q) == 0;
 }
 
 // op(B)[p0 : p0+kc, j0 : j0+nc] as ⌈nc/NR⌉ panels of kc × NR, columns past nc zero.
@@ -187,7 +200,7 @@ LSTMX_AVX512 void pack_b_block(bool tb, const float* b, long ldb, long p0, long 
   for (long jr = 0; jr < nc; jr += NR) {
     const long cols = std::min(NR, nc - jr);
     for (int v = 0; v < NV; ++v)
-      transpose_rows(std::clamp(cols - 16 * v, 0L, 16L), kc, b + (j0 + jr + 16 * v) * ldb + p0, ldb,
+      transpose_rows<false>(std::clamp(cols - 16 * v, 0L, 16L), kc, b + (j0 + jr + 16 * v) * ldb + p0, ldb,
                      dst + jr * kc + 16 * v, NR);
   }
 }
@@ -445,7 +458,12 @@ LSTMX_AVX512 void fused_step(long H, bool add, long ng, const float* panels,
 
 LSTMX_AVX512 void transpose16_rows(long rows, long n, const float* src, long lds, float* dst,
                                    long ldd) {
-  transpose_rows(rows, n, src, lds, dst, ldd);
+  transpose_rows<false>(rows, n, src, lds, dst, ldd);
+}
+
+LSTMX_AVX512 bool transpose16_rows_finite(long rows, long n, const float* src, long lds, float* dst,
+                                          long ldd) {
+  return transpose_rows<true>(rows, n, src, lds, dst, ldd);
 }
 
 #else  // no AVX-512 path in this build: enabled() is false and these are never called
@@ -463,6 +481,7 @@ void fused_step(long, bool, long, const float*, const float*, const float*, floa
   std::abort();
 }
 void transpose16_rows(long, long, const float*, long, float*, long) { std::abort(); }
+bool transpose16_rows_finite(long, long, const float*, long, float*, long) { std::abort(); }
 
 #endif
 

@@ -74,6 +74,8 @@ void fused_step(long H, bool add, long ng, const float* panels, const float* h, 
 // (rows ≤ 16, n) block stored transposed as n rows of 16 (GEMM panels of a transposed
 // operand, RecurrentWeights' panels).
 void transpose16_rows(long rows, long n, const float* src, long lds, float* dst, long ldd);
+// The same, returning whether every value read was finite (no Inf, no NaN).
+bool transpose16_rows_finite(long rows, long n, const float* src, long lds, float* dst, long ldd);
 
 }  // namespace avx512
 }  // namespace lstmx

@@ -156,6 +156,47 @@ def test_batch1_inference_across_kept_scratch_sizes(kind, rng):
             assert_close(f"{kind} {name} T={T} I={I} H={H}", g, w, TOL[np.float32])
 
 
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_batch1_zero_initial_state(kind, rng):
+    """At B=1 a zero h_0 with finite W_hh skips step 0's recurrent product (it is the bias
+    alone). No state, a zero h_0 given explicitly (with a non-zero c_0 for LSTM), one that is
+    zero but for one small value, and one of negative zeros must each match the reference."""
+    T, I, H = 21, 12, 40
+    c = make_case(kind, (T, 1, I, H), np.float32, rng)
+    one = np.zeros((1, H), np.float32)
+    one[0, H - 1] = 1e-3
+    for label, h0 in [("none", None), ("zeros", np.zeros((1, H), np.float32)), ("one value", one),
+                      ("negative zeros", np.full((1, H), -0.0, np.float32))]:
+        c["h0"] = h0
+        if h0 is None and kind == "lstm":
+            c["c0"] = None
+        got, want = inference_vs_reference(kind, c)
+        for name, g, w in zip(["y", "h_n"], got, want):
+            assert_close(f"{kind} {name} h0 {label}", g, w, TOL[np.float32])
+        if h0 is not None:
+            names, nat, refs = run_both(kind, c, None)  # training: the workspace path too
+            for name, g, w in zip(names, nat, refs):
+                assert_close(f"{kind} {name} h0 {label} (training)", g, w, TOL[np.float32])
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_batch1_zero_initial_state_nonfinite_w_hh(kind, bad, rng):
+    """0 · Inf and 0 · NaN are NaN: with h_0 = 0 and one non-finite weight in W_hh, step 0's
+    gates of that row are NaN, as in the reference (the zero-state skip must not apply to the
+    block that holds it). The weight lies in the last unit, owned by the last thread."""
+    T, I, H = 6, 10, 48
+    c = make_case(kind, (T, 1, I, H), np.float32, rng)
+    c["h0"] = np.zeros((1, H), np.float32)
+    c["w_hh"][H - 1, 3] = bad  # gate 0, unit H-1
+    with np.errstate(invalid="ignore"):  # the reference's 0 · Inf, expected here
+        got, want = inference_vs_reference(kind, c)
+    assert np.isnan(got[0][0, 0, H - 1]), f"{kind}: step 0's h of the unit with the bad weight"
+    for name, g, w in zip(["y", "h_n"], got, want):
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(w), err_msg=f"{kind} {name} NaN places")
+        assert_close(f"{kind} {name}", np.nan_to_num(g), np.nan_to_num(w), TOL[np.float32])
+
+
 def test_batch1_calls_from_concurrent_threads(rng):
     """Two Python threads running batch-1 kernels at once (the GIL is released inside) each
     use their own kept scratch blocks: every result equals the same call made alone."""
