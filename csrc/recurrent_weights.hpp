@@ -101,9 +101,11 @@ class RecurrentWeights {
                 done = true;
               }
             }
-            if (!done)
+            if (!done) {
+              finite = false;  // not probed: step 0's product is never skipped
               for (long c = 0; c < nc; ++c)
                 for (long l = 0; l < BS; ++l) dst[c * stride + l] = l < rows ? src[l * H_ + c0 + c] : T(0);
+            }
             dst += nc * stride;
           }
         }

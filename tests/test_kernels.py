@@ -181,17 +181,23 @@ def test_batch1_zero_initial_state(kind, rng):
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("bad", [np.inf, np.nan])
-def test_batch1_zero_initial_state_nonfinite_w_hh(kind, bad, rng):
+@pytest.mark.parametrize("H, gate, unit, col", [
+    (48, 0, 47, 3),    # the last thread's unit; a column of the other thread's units
+    (48, -1, 0, 1),    # the first unit, last gate; a column of its own units
+    (40, -1, 39, 39),  # the partial last block (40 = 2·16 + 8), its own last column
+])
+def test_batch1_zero_initial_state_nonfinite_w_hh(kind, bad, H, gate, unit, col, rng):
     """0 · Inf and 0 · NaN are NaN: with h_0 = 0 and one non-finite weight in W_hh, step 0's
     gates of that row are NaN, as in the reference (the zero-state skip must not apply to the
-    block that holds it). The weight lies in the last unit, owned by the last thread."""
-    T, I, H = 6, 10, 48
+    block that holds it), wherever the weight lies in the packed panels."""
+    T, I = 6, 10
     c = make_case(kind, (T, 1, I, H), np.float32, rng)
     c["h0"] = np.zeros((1, H), np.float32)
-    c["w_hh"][H - 1, 3] = bad  # gate 0, unit H-1
+    gate %= GATES[kind]
+    c["w_hh"][gate * H + unit, col] = bad
     with np.errstate(invalid="ignore"):  # the reference's 0 · Inf, expected here
         got, want = inference_vs_reference(kind, c)
-    assert np.isnan(got[0][0, 0, H - 1]), f"{kind}: step 0's h of the unit with the bad weight"
+    assert np.isnan(got[0][0, 0, unit]), f"{kind}: step 0's h of the unit with the bad weight"
     for name, g, w in zip(["y", "h_n"], got, want):
         np.testing.assert_array_equal(np.isnan(g), np.isnan(w), err_msg=f"{kind} {name} NaN places")
         assert_close(f"{kind} {name}", np.nan_to_num(g), np.nan_to_num(w), TOL[np.float32])
