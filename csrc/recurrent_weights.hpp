@@ -96,8 +96,10 @@ class RecurrentWeights {
             bool done = false;
             if constexpr (std::is_same_v<T, float>) {
               if (avx512::enabled()) {  // 16 × 16 register transposes
-                if (own_first_) finite &= avx512::transpose16_rows_finite(rows, nc, src + c0, H_, dst, stride);
-                else avx512::transpose16_rows(rows, nc, src + c0, H_, dst, stride);
+                if (own_first_)
+                  finite &= avx512::transpose16_rows_finite(rows, nc, src + c0, H_, dst, stride);
+                else
+                  avx512::transpose16_rows(rows, nc, src + c0, H_, dst, stride);
                 done = true;
               }
             }

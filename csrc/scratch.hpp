@@ -9,8 +9,9 @@
 // and when the heap layout changed. A 2 MiB page maps its bytes to the sets in order, so the
 // packed weights fill them evenly wherever the host backs the page with contiguous memory
 // (inside a VM that is not certain: some processes still run slower, README "Where the
-// buffers lie"); keeping the blocks also spares each call the allocation. The cost is memory held between calls: at most kMaxScratchBytes per slot and
-// thread (lat-b1: 2 MiB per block, one block each).
+// buffers lie"); keeping the blocks also spares each call the allocation. The cost is memory
+// held between calls: at most kMaxScratchBytes per slot and thread (lat-b1: 2 MiB per block,
+// one block each).
 #pragma once
 
 #include <cstddef>
