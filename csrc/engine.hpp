@@ -76,7 +76,7 @@ void forward_engine(const SeqForward<T>& a, Cell& cell) {
   const int nt = num_threads();
 
   if (!fuse) {
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(threads_for_region(2.0 * TB * GH * a.I, nt))
     {
       // Columns, not rows, are split (in whole 32-column panels): each thread then packs
       // only its share of W_ih, the product's packed operand. With few rows packing all of
@@ -93,8 +93,12 @@ void forward_engine(const SeqForward<T>& a, Cell& cell) {
   }
 
   const long ld = rw.out_cols();
-  StepBarrier barrier;
-#pragma omp parallel num_threads(int(std::min<long>(nt, rw.blocks())))
+  // the step's product: the recurrent one, and at batch 1 its share of the input one
+  const double step_flops = 2.0 * a.B * GH * H + (fuse ? 2.0 * GH * a.I : 0.0);
+  const int nl = threads_for_steps(step_flops, H, int(std::min<long>(nt, rw.blocks())));
+  StepBarrier barrier(nl);
+  LoopMeter meter(barrier);
+#pragma omp parallel num_threads(nl)
   {
 #pragma omp single
     barrier.set_size(team_size());
@@ -148,6 +152,7 @@ void forward_engine(const SeqForward<T>& a, Cell& cell) {
       }
     }
   }
+  meter.done();
   cell.finish();
 }
 
@@ -170,8 +175,10 @@ void backward_engine(const SeqBackward<T>& a, Cell& cell) {
 
   const int nt = num_threads();
   const long nblk = num_blocks(H);
-  StepBarrier barrier;
-#pragma omp parallel num_threads(int(std::min<long>(nt, nblk)))
+  const int nl = threads_for_steps(2.0 * B * GH * H, H, int(std::min<long>(nt, nblk)));
+  StepBarrier barrier(nl);
+  LoopMeter meter(barrier);
+#pragma omp parallel num_threads(nl)
   {
 #pragma omp single
     barrier.set_size(team_size());
@@ -204,8 +211,10 @@ void backward_engine(const SeqBackward<T>& a, Cell& cell) {
       }
     }
   }
+  meter.done();
 
-#pragma omp parallel num_threads(nt)
+  const double gemm_flops = 2.0 * GH * TB * (a.I + H + (a.dx ? a.I : 0));
+#pragma omp parallel num_threads(threads_for_region(gemm_flops, nt))
   {
     if (a.dx) gemm_rows_shared(false, false, TB, a.I, GH, T(1), dgx, GH, a.w_ih, a.I, T(0), a.dx, a.I);
     gemm_rows_shared(true, false, GH, a.I, TB, T(1), dgx, GH, a.x, a.I, T(0), a.dw_ih, a.I);

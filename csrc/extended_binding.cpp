@@ -11,6 +11,7 @@
 
 #include "checks.hpp"
 #include "extended_sequence.hpp"
+#include "parallel.hpp"
 
 namespace py = pybind11;
 
@@ -50,6 +51,12 @@ struct Checked {
   const int64_t* lengths = nullptr;
   py::dict p;  // the checked parameter arrays
 };
+
+// Threads a call can use: its flops (forward or backward alike) by the cost rule.
+int useful_threads(const Checked& c) {
+  const double per_row = 2.0 * c.G * c.H * (c.I + c.R) + (c.proj ? 2.0 * c.H * c.R : 0.0);
+  return threads_for_region(c.T * c.B * per_row);
+}
 
 py::array need_array(const py::handle& o, const std::string& name, int ndim) {
   if (!py::isinstance<py::array>(o))
@@ -214,6 +221,7 @@ py::tuple forward_typed(const Checked& c, py::object h0_o, py::object c0_o, cons
   }
   {
     py::gil_scoped_release nogil;
+    CallTeam team(useful_threads(c));
     ext_forward(a);
   }
   return py::make_tuple(y, h_n, c_n, training ? py::object(ws) : py::object(py::none()));
@@ -281,6 +289,7 @@ py::tuple backward_typed(const Checked& c, const std::string& act, double act_pa
   a.dln_c_w = grad("ln_c_w"); a.dln_c_b = grad("ln_c_b");
   {
     py::gil_scoped_release nogil;
+    CallTeam team(useful_threads(c));
     ext_backward(a);
   }
   return py::make_tuple(dx_out, dh0, dc0_out, grads);

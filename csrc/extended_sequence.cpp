@@ -38,7 +38,7 @@ void ext_forward(const ExtLayer<S>& a) {
   const int nt = num_threads();
 
   // ax = X · W_ihᵀ + b_ih, or LN(X · W_ihᵀ) per gate block, for all T·B rows at once
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(threads_for_region(2.0 * TB * GH * a.I, nt))
   {
     long r0, r1;
     split_range(TB, team_size(), thread_index(), r0, r1);
@@ -58,7 +58,8 @@ void ext_forward(const ExtLayer<S>& a) {
 
   // per-thread scratch, allocated here (an allocation failure inside the parallel region
   // could not be reported): thread p uses rows [b0, b1) of each array
-  const int nrow = int(std::min<long>(nt, B));
+  const double loop_flops = 2.0 * TB * (GH * R + (proj ? H * R : 0));
+  const int nrow = threads_for_region(loop_flops, int(std::min<long>(nt, B)));
   Buffer<S> gh_all(B * GH), hm_all(a.mask ? B * R : 0), r_all(lstm ? B * H : 0);
   if (lstm) r_all.zero(B * H);  // rows of finished sequences still go through W_hr
   // W_hh (and W_hr) packed once for all steps, shared read-only by the threads
@@ -148,7 +149,8 @@ void ext_backward(const ExtLayer<S>& a) {
   }
 
   // per-thread sums of the layer-norm parameter gradients: ih (w, b), hh (w, b), c (w, b)
-  const int nt = int(std::min<long>(num_threads(), B));
+  const double loop_flops = 2.0 * TB * (GH * R + (proj ? H * R : 0));
+  const int nt = threads_for_region(loop_flops, int(std::min<long>(num_threads(), B)));
   const long nacc = 4 * GH + 2 * H;
   Buffer<S> acc(nt * nacc);
   acc.zero(nt * nacc);
@@ -243,8 +245,8 @@ void ext_backward(const ExtLayer<S>& a) {
       for (long j = 0; j < R; ++j) hm.get()[r * R + j] = a.hs[r * R + j] * a.mask[(r % B) * R + j];
     hsrc = hm.get();
   }
-  const int np = num_threads();
-#pragma omp parallel num_threads(np)
+  const double gemm_flops = 2.0 * TB * (GH * (a.I + R + (a.dx ? a.I : 0)) + (proj ? R * H : 0));
+#pragma omp parallel num_threads(threads_for_region(gemm_flops, num_threads()))
   {
     if (a.dx) gemm_rows_shared(false, false, TB, a.I, GH, S(1), dax.get(), GH, a.w_ih, a.I, S(0), a.dx, a.I);
     gemm_rows_shared(true, false, GH, a.I, TB, S(1), dax.get(), GH, a.x, a.I, S(0), a.dw_ih, a.I);

@@ -5,7 +5,9 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "checks.hpp"
@@ -51,6 +53,14 @@ Dims dims_of(const py::handle& x_obj, const py::handle& w_hh_obj, Kind kind, py:
   d.H = py::reinterpret_borrow<py::array>(w_hh_obj).shape(1);
   if (d.H < 1) throw py::value_error("w_hh must have H >= 1 columns");
   return d;
+}
+
+// Threads a whole-sequence call can use: its largest region by the cost rule (parallel.hpp).
+// `passes`: 1 for a forward (F = 2·T·B·G·H·(I+H) flops), 2 for a backward.
+int useful_threads(const Dims& d, double passes) {
+  const double step = 2.0 * d.B * d.G * d.H * d.H;
+  const double total = passes * d.T * (step + 2.0 * d.B * d.G * d.H * d.I);
+  return std::max(threads_for_region(total), threads_for_steps(step, d.H));
 }
 
 template <class T>
@@ -112,6 +122,7 @@ py::tuple forward_typed(Kind kind, bool relu, const Dims& d, const py::dtype& dt
   }
   {
     py::gil_scoped_release nogil;
+    CallTeam team(useful_threads(d, 1));
     if (kind == Kind::lstm) lstm_forward(a);
     else if (kind == Kind::gru) gru_forward(a);
     else rnn_forward(a, relu);
@@ -172,6 +183,7 @@ py::tuple backward_typed(Kind kind, bool relu, const Dims& d, const py::dtype& d
   a.db_ih = db_ih.mutable_data(); a.db_hh = db_hh.mutable_data();
   {
     py::gil_scoped_release nogil;
+    CallTeam team(useful_threads(d, 2));
     if (kind == Kind::lstm) lstm_backward(a);
     else if (kind == Kind::gru) gru_backward(a);
     else rnn_backward(a, relu);
@@ -220,10 +232,13 @@ void matmul_typed(const py::array& a, const py::array& b, py::array& c, bool ta,
   const T* Bp = static_cast<const T*>(b.data());
   T* C = static_cast<T*>(c.mutable_data());
   const long lda = a.shape(1), ldb = b.shape(1);
-  // below ~1 MFLOP a second thread costs more than it brings
-  const int nt = double(m) * n * k < 5e5 ? 1 : num_threads();
   py::gil_scoped_release release;
-#pragma omp parallel num_threads(nt)
+  CallTeam team(threads_for_region(2.0 * m * n * k));
+  if (team.size() == 1) {
+    gemm(ta, tb, m, n, k, T(1), A, lda, Bp, ldb, beta, C, n);
+    return;
+  }
+#pragma omp parallel num_threads(team.size())
   gemm_rows_shared(ta, tb, m, n, k, T(1), A, lda, Bp, ldb, beta, C, n);
 }
 
@@ -363,11 +378,41 @@ PYBIND11_MODULE(_core, m) {
           py::arg("workspace"), py::arg("dy"), py::arg("dh_n"), py::arg("need_dx") = true,
           py::arg("nonlinearity") = "tanh", bwd_doc);
   }
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) throw py::value_error("n must be >= 1, got " + std::to_string(n));
-    set_num_threads(n);
-  }, py::arg("n"));
-  m.def("get_num_threads", &num_threads);
+  // The thread policy (parallel.hpp); lstmx/threads.py is its Python face.
+  m.def("set_num_threads", [](long n) {
+    const long limit = kMaxThreadsPerCpu * std::max(1u, std::thread::hardware_concurrency());
+    if (n < 0 || n > limit)
+      throw py::value_error("n must be 0 (automatic) or between 1 and " + std::to_string(limit) +
+                            " (64 per CPU), got " + std::to_string(n));
+    set_num_threads(int(n));
+  }, py::arg("n"), "Fix the team size (n >= 1) or return to the automatic policy (n = 0).");
+  m.def("get_num_threads", &num_threads, "The team size in force.");
+  m.def("set_cpu_budget", [](long n) {
+    if (n < 1 || n > (1L << 20)) throw py::value_error("n must be >= 1, got " + std::to_string(n));
+    set_cpu_budget(int(n));
+  }, py::arg("n"), "CPUs this process may use: the automatic policy's ceiling.");
+  m.def("get_cpu_budget", &cpu_budget);
+  m.def("threads_for", [](double flops) { return threads_for_region(flops, policy_threads()); },
+        py::arg("flops"), "Threads worth using for a region of this many flops (the cost rule).");
+  m.def("_policy_stats", [] {
+    const PolicyStats st = policy_stats();
+    py::dict d;
+    d["automatic"] = st.automatic; d["budget"] = st.budget; d["size"] = st.size;
+    d["running"] = st.running; d["shrinks"] = st.shrinks; d["grows"] = st.grows;
+    d["probes"] = st.probes;
+    d["last_wait"] = st.last_wait < 0 ? py::object(py::none()) : py::object(py::float_(st.last_wait));
+    return d;
+  });
+  m.def("_set_cost_rule", &set_cost_rule, py::arg("on"),
+        "For the tests: off, every call takes its whole team (multi-thread paths at small sizes).");
+  // For the tests: drive the adaptive policy with measurements at given times (seconds).
+  m.def("_adaptive_feed", &adaptive_feed, py::arg("n"), py::arg("wait_fraction"),
+        py::arg("probe"), py::arg("now"));
+  m.def("_adaptive_size_for_call", [](int useful, double now) {
+    bool probe = false;
+    const int n = adaptive_size_for_call(useful, now, &probe);
+    return py::make_tuple(n, probe);
+  }, py::arg("useful"), py::arg("now"));
   m.def("build_info", &build_info);
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("out") = py::none(),
         py::arg("ta") = false, py::arg("tb") = false, py::arg("beta") = 0.0,

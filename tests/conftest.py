@@ -5,6 +5,9 @@ import zlib
 import numpy as np
 import pytest
 
+import lstmx
+from lstmx import _core
+
 # Relative-error bars of the kernel contract (ARCHITECTURE.md, "Checking").
 TOL = {np.float64: 1e-10, np.float32: 1e-4}
 
@@ -49,3 +52,18 @@ def rng(request):
     """A generator seeded by the test's name: reproducible, different per test."""
     seed = zlib.crc32(request.node.nodeid.encode())
     return np.random.default_rng(seed)
+
+
+@pytest.fixture
+def fixed_threads():
+    """``fixed_threads(n)`` fixes the team at n threads with the cost rule off, so that the
+    tests' small shapes run on the multi-thread paths; the automatic policy and the cost
+    rule are restored afterwards."""
+    def fix(n):
+        _core._set_cost_rule(False)
+        lstmx.set_num_threads(n)
+    try:
+        yield fix
+    finally:
+        _core._set_cost_rule(True)
+        lstmx.set_num_threads(None)

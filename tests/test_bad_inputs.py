@@ -351,11 +351,27 @@ def test_load_state_dict_missing_or_unexpected_keys(kind):
         np.testing.assert_array_equal(p.data, before[name], err_msg=f"{kind}: {name} was written")
 
 
-def test_set_num_threads_below_one():
+@pytest.mark.parametrize("n", [0, -3, 10**6])
+def test_set_num_threads_out_of_range(n):
     old = lstmx.get_num_threads()
-    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
-        lstmx.set_num_threads(0)
+    with pytest.raises(ValueError, match=f"n must be between 1 and .*per CPU.*got {n}"):
+        lstmx.set_num_threads(n)
     assert lstmx.get_num_threads() == old
+
+
+@pytest.mark.parametrize("n", [-1, 10**9])
+def test_raw_set_num_threads_out_of_range(n):
+    """The binding refuses what would crash the OpenMP runtime, whoever calls it."""
+    old = lstmx.get_num_threads()
+    with pytest.raises(ValueError, match=r"n must be 0 \(automatic\) or between 1 and"):
+        _core.set_num_threads(n)
+    assert lstmx.get_num_threads() == old
+
+
+@pytest.mark.parametrize("n", [2.0, "2", True])
+def test_set_num_threads_not_an_int(n):
+    with pytest.raises(TypeError, match="n must be an int or None"):
+        lstmx.set_num_threads(n)
 
 
 # ---------------------------------------------------------------------------

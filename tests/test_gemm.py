@@ -70,6 +70,7 @@ def test_kernels_agree_with_the_blas_path(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(
         "import sys, numpy as np, lstmx\n"
+        "lstmx._core._set_cost_rule(False)  # 2 threads even at these small sizes\n"
         "rng = np.random.default_rng(3)\n"
         "out = {}\n"
         "for name, cls in (('lstm', lstmx.LSTM), ('gru', lstmx.GRU), ('rnn', lstmx.RNN)):\n"
@@ -105,7 +106,7 @@ def test_kernels_agree_with_the_blas_path(tmp_path):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("ta,tb", list(itertools.product([False, True], repeat=2)))
-def test_matmul_on_lstmx_threads(rng, dtype, ta, tb):
+def test_matmul_on_lstmx_threads(rng, dtype, ta, tb, fixed_threads):
     """lstmx._matmul.mm (the products of the decoders and output layers) equals NumPy's,
     on 1 and 2 threads, with and without accumulation into ``out``."""
     from lstmx._matmul import linear, mm
@@ -117,13 +118,10 @@ def test_matmul_on_lstmx_threads(rng, dtype, ta, tb):
         want = (a.T if ta else a) @ (b.T if tb else b)
         scale = np.abs(want).max()
         for threads in (1, 2):
-            lstmx.set_num_threads(threads)
-            try:
-                got = mm(a, b, ta=ta, tb=tb)
-                acc = np.ones((m, n), dtype)
-                assert mm(a, b, ta=ta, tb=tb, out=acc, beta=1.0) is acc
-            finally:
-                lstmx.set_num_threads(2)
+            fixed_threads(threads)
+            got = mm(a, b, ta=ta, tb=tb)
+            acc = np.ones((m, n), dtype)
+            assert mm(a, b, ta=ta, tb=tb, out=acc, beta=1.0) is acc
             assert got.dtype == dtype and got.shape == (m, n)
             assert np.abs(got - want).max() <= tol * scale
             assert np.abs(acc - (want + 1)).max() <= tol * scale

@@ -247,15 +247,6 @@ def test_batch_first_is_the_transposed_time_major(kind):
 # ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def restore_threads():
-    old = lstmx.get_num_threads()
-    try:
-        yield
-    finally:
-        lstmx.set_num_threads(old)
-
-
 # 1 vs 2 threads split the recurrent products of a step over hidden-unit blocks; OpenBLAS
 # computes a column slice with other edge kernels than the whole, so float32 results may
 # differ in the last bit (~1e-7 relative): they must agree to float32 precision, and float64
@@ -268,13 +259,13 @@ THREAD_CASES = [
 
 
 @pytest.mark.parametrize("dtype,kind,B", THREAD_CASES)
-def test_one_and_two_threads_agree(dtype, kind, B, restore_threads):
+def test_one_and_two_threads_agree(dtype, kind, B, fixed_threads):
     T, I, H = 6, 20, 70
     x, states, dy, dfinals = sequence_data(kind, T, B, I, H, dtype, 10)
     lengths = np.array([T, 1, 3, 6, 2, 5, 4, 6][:B]) if B > 1 else None
     results = {}
     for n in (1, 2):
-        lstmx.set_num_threads(n)
+        fixed_threads(n)
         assert lstmx.get_num_threads() == n
         results[n] = run_layer(make_layer(kind, I, H, dtype, seed=12), x, states, dy, dfinals, lengths)
     for name in results[1]:
@@ -282,9 +273,9 @@ def test_one_and_two_threads_agree(dtype, kind, B, restore_threads):
                      results[2][name], results[1][name], THREAD_TOL[dtype])
 
 
-def test_get_num_threads_returns_what_was_set(restore_threads):
+def test_get_num_threads_returns_what_was_set(fixed_threads):
     for n in (1, 3, 2):
-        lstmx.set_num_threads(n)
+        fixed_threads(n)
         assert lstmx.get_num_threads() == n
         assert lstmx.build_info()["num_threads"] == n
 

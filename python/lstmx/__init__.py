@@ -9,6 +9,8 @@
 
 import os
 
+from . import threads
+
 # The native module links against scipy-openblas32's library (found through its RUNPATH).
 import scipy_openblas32  # noqa: F401
 
@@ -37,11 +39,16 @@ def _load_native():
     forced = "OPENBLAS_CORETYPE" not in os.environ and _avx512_cpu()
     if forced:
         os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
+    # The OpenMP runtime reads its wait policy when it loads, with the native modules.
+    spin = threads.configure_openmp_waits()
     try:
         from . import _cells, _core  # noqa: F401
     finally:
         if forced:
             del os.environ["OPENBLAS_CORETYPE"]
+        if spin:
+            del os.environ[spin]
+    _core.set_cpu_budget(threads.available_cpus())
 
 
 _load_native()
@@ -59,14 +66,8 @@ def build_info():
     return _core.build_info()
 
 
-def set_num_threads(n):
-    """Threads the kernels use (default: ``OMP_NUM_THREADS``, else the number of cores)."""
-    _core.set_num_threads(int(n))
-
-
-def get_num_threads():
-    """Threads the kernels use."""
-    return _core.get_num_threads()
+set_num_threads = threads.set_num_threads
+get_num_threads = threads.get_num_threads
 
 
 __all__ = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "Module", "Parameter",

@@ -26,6 +26,15 @@ from .init import init_array
 from .module import Parameter, StackedModule
 from .recurrent import _EXT_KEYS, ACTIVATIONS, check_cell_options
 
+# Operations per element of a step's gate math (its exp/tanh dominate), for the cost rule.
+_POINTWISE_FLOPS = 40.0
+
+
+def _pointwise_threads(gates):
+    """Threads for one step's gate math over ``gates`` (B, G·H): by the cost rule, one unless
+    the batch is large (lstmx.threads)."""
+    return _core.threads_for(_POINTWISE_FLOPS * gates.size)
+
 
 class _Cell(StackedModule):
     _gates = 1
@@ -162,7 +171,7 @@ class LSTMCell(_Cell):
             return self._ext_forward(x, h, c)
         gx, gh = self._projections(x, h)
         h_new, c_new, act, tanh_c = _cells.lstm_step_forward(gx, gh, c, self.training,
-                                                             _core.get_num_threads())
+                                                             _pointwise_threads(gx))
         if self.training:
             self._stack.append((x, h, c, act, tanh_c))
         return h_new, c_new
@@ -177,7 +186,7 @@ class LSTMCell(_Cell):
             return dx, (dh, dc)
         x, h, c, act, tanh_c = step
         self._stack.pop()
-        dg, dc = _cells.lstm_step_backward(dh_new, dc_new, c, act, tanh_c, _core.get_num_threads())
+        dg, dc = _cells.lstm_step_backward(dh_new, dc_new, c, act, tanh_c, _pointwise_threads(act))
         dx, dh = self._accumulate(x, h, dg, dg)
         return dx, (dh, dc)
 
@@ -203,7 +212,7 @@ class GRUCell(_Cell):
         if self._extended():
             return self._ext_forward(x, h, None)[0]
         gx, gh = self._projections(x, h)
-        h_new, act, ghn = _cells.gru_step_forward(gx, gh, h, self.training, _core.get_num_threads())
+        h_new, act, ghn = _cells.gru_step_forward(gx, gh, h, self.training, _pointwise_threads(gx))
         if self.training:
             self._stack.append((x, h, act, ghn))
         return h_new
@@ -216,7 +225,7 @@ class GRUCell(_Cell):
         x, h, act, ghn = step
         dh_new = self._check_state(dh_new, "dh_new", x.shape[0])
         self._stack.pop()
-        dgx, dgh, dh_direct = _cells.gru_step_backward(dh_new, h, act, ghn, _core.get_num_threads())
+        dgx, dgh, dh_direct = _cells.gru_step_backward(dh_new, h, act, ghn, _pointwise_threads(act))
         dx, dh = self._accumulate(x, h, dgx, dgh)
         return dx, dh + dh_direct
 
@@ -255,7 +264,7 @@ class RNNCell(_Cell):
             return self._ext_forward(x, h, None)[0]
         gx, gh = self._projections(x, h)
         relu = self.nonlinearity == "relu"
-        h_new = _cells.rnn_step_forward(gx, gh, relu, _core.get_num_threads())
+        h_new = _cells.rnn_step_forward(gx, gh, relu, _pointwise_threads(gx))
         if self.training:
             self._stack.append((x, h, h_new))
         return h_new
@@ -269,5 +278,5 @@ class RNNCell(_Cell):
         dh_new = self._check_state(dh_new, "dh_new", x.shape[0])
         self._stack.pop()
         dg = _cells.rnn_step_backward(dh_new, h_new, self.nonlinearity == "relu",
-                                      _core.get_num_threads())
+                                      _pointwise_threads(h_new))
         return self._accumulate(x, h, dg, dg)
