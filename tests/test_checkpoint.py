@@ -1,5 +1,6 @@
 """Checkpoints: round trips, clear errors for wrong files, atomic writes."""
 
+import json
 import os
 import signal
 import subprocess
@@ -193,3 +194,46 @@ def test_killed_during_save_leaves_previous_checkpoint(tmp_path):
     i = ckpt.extra["i"]
     assert np.all(ckpt.parameters["weight_hh_l0"] == i)
     assert ckpt.extra["big"].shape == (12_000_000,) and ckpt.extra["big"][-1] == i
+
+
+def test_load_model_imports_nothing_a_file_names(tmp_path, monkeypatch):
+    """A checkpoint naming a module of its own (a planted helper.py in the working directory)
+    is refused before that module is imported: its top-level code never runs."""
+    config = {"cell": "gru", "input_size": 2, "hidden_size": 5, "num_layers": 1,
+              "output_size": 3, "seed": 1}
+    path = save_checkpoint(tmp_path / "m.npz", SequenceModel(config))
+    marker = tmp_path / "ran.txt"
+    (tmp_path / "planted_helper.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\n"
+        "class SequenceModel:\n"
+        "    @classmethod\n"
+        "    def from_config(cls, config):\n"
+        "        return cls()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with np.load(path, allow_pickle=False) as f:
+        data = dict(f)
+    header = json.loads(data["header"].tobytes().decode("utf-8"))
+    for module, cls in (("planted_helper", "SequenceModel"), ("os", "system")):
+        header["model"]["module"], header["model"]["class"] = module, cls
+        data["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+        bad = tmp_path / f"bad_{module}.npz"
+        np.savez(bad, **data)
+        with pytest.raises(ValueError, match=rf"bad_{module}\.npz: model class {module}\.{cls} "
+                                             r"is not one load_model rebuilds"):
+            load_model(bad)
+    assert not marker.exists(), "the planted module was imported"
+
+
+def test_registered_model_classes_load(tmp_path):
+    from lstmx.train.checkpoint import register_model_class
+
+    @register_model_class
+    class Tiny(SequenceModel):
+        pass
+
+    config = {"cell": "lstm", "input_size": 2, "hidden_size": 4, "num_layers": 1,
+              "output_size": 1, "seed": 3}
+    path = save_checkpoint(tmp_path / "tiny.npz", Tiny(config))
+    assert type(load_model(path)) is Tiny
+    with pytest.raises(TypeError, match="from_config"):
+        register_model_class(object)

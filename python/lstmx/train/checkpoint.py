@@ -311,16 +311,48 @@ def load_checkpoint(path):
         raise ValueError(f"{path} is a damaged lstmx checkpoint: missing entry {e}") from None
 
 
+# The model classes load_model may rebuild, by the class name a checkpoint stores: lstmx's
+# own, imported from this table only. Nothing is ever imported by a name read from a file
+# (a module named there would run its top-level code); user classes join with
+# register_model_class.
+_MODEL_CLASSES = {
+    "Seq2Seq": ("lstmx.seq2seq.model", "Seq2Seq"),
+    "CharLM": ("lstmx.charlm.model", "CharLM"),
+    "SequenceModel": ("lstmx.nn.sequence_model", "SequenceModel"),
+}
+_REGISTERED = {}
+
+
+def register_model_class(cls):
+    """Let ``load_model`` rebuild checkpoints of ``cls`` (a Module with ``config`` and a
+    ``from_config`` classmethod), under its ``__qualname__``. Returns ``cls`` (usable as a
+    class decorator)."""
+    if not isinstance(cls, type) or not callable(getattr(cls, "from_config", None)):
+        raise TypeError(f"cls must be a class with a from_config classmethod, got {cls!r}")
+    _REGISTERED[cls.__qualname__] = cls
+    return cls
+
+
+def _model_class(path, name, module):
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    known = _MODEL_CLASSES.get(name)
+    if known is None or known[0] != module:
+        allowed = sorted(set(_MODEL_CLASSES) | set(_REGISTERED))
+        raise ValueError(f"{path}: model class {module}.{name} is not one load_model "
+                         f"rebuilds (known: {', '.join(allowed)}; see register_model_class)")
+    return getattr(importlib.import_module(known[0]), known[1])
+
+
 def load_model(path):
-    """Rebuild the saved model with ``from_config(config)`` and load its parameters."""
+    """Rebuild the saved model with ``from_config(config)`` and load its parameters.
+
+    Only lstmx's model classes (and those given to ``register_model_class``) are rebuilt;
+    a checkpoint naming any other class is refused before anything is imported."""
     ckpt = load_checkpoint(path)
     if ckpt.config is None:
         raise ValueError(f"{path} holds no model config; build the model yourself and call "
                          "load_checkpoint(path).restore(model)")
-    try:
-        cls = getattr(importlib.import_module(ckpt.model_module), ckpt.model_class)
-    except (ImportError, AttributeError) as e:
-        raise ValueError(f"{path}: cannot find the model class {ckpt.model_module}."
-                         f"{ckpt.model_class} ({e})") from None
+    cls = _model_class(path, ckpt.model_class, ckpt.model_module)
     model = cls.from_config(ckpt.config)
     return ckpt.restore(model)
