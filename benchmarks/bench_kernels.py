@@ -50,6 +50,7 @@ import numpy as np  # noqa: E402
 # loaded first serves both. Importing lstmx first keeps the one it was built against.
 import lstmx  # noqa: E402
 from lstmx import reference  # noqa: E402
+from lstmx.heap import keep_freed_memory  # noqa: E402
 
 try:
     import torch
@@ -625,25 +626,6 @@ def parse_args(argv=None):
     return args
 
 
-def keep_freed_memory(mib=64):
-    """Ask glibc to keep freed blocks in the heap (mmap threshold ``mib`` MiB, trim threshold
-    4 × that) instead of returning them to the OS. Returns whether it took effect.
-
-    Why: each call allocates its outputs and workspaces afresh (at nmt-m about 100 MB per
-    fwd+bwd). Alone, glibc's adaptive thresholds soon serve those from memory already mapped;
-    with torch running in the same process its frees keep resetting them, and lstmx's next
-    call touched 11,000-15,000 new pages (about 10-17 ms of page faults per 95 ms call; none
-    without torch). Process-wide and the same for every implementation; a benchmark setting,
-    not something lstmx does to a user's process."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's mallopt parameter numbers
-    return (bool(libc.mallopt(m_mmap_threshold, mib << 20))
-            and bool(libc.mallopt(m_trim_threshold, 4 * mib << 20)))
-
-
 def main(argv=None):
     args = parse_args(argv)
     start = time.perf_counter()
@@ -656,7 +638,7 @@ def main(argv=None):
     if torch is not None:
         torch.set_num_threads(threads)
     numpy_threads = set_numpy_blas_threads(threads)
-    kept = keep_freed_memory() if not args.release_memory else False
+    kept = keep_freed_memory() if not args.release_memory else False  # lstmx.heap
 
     info = machine_info(threads, numpy_threads)
     info["malloc_keeps_freed_memory"] = kept

@@ -4,6 +4,8 @@
 // to (or only know) AVX2 kernels there.
 #pragma once
 
+#include <algorithm>
+
 #include <cblas.h>
 
 #include <type_traits>
@@ -53,6 +55,22 @@ void gemm_rows_shared(bool ta, bool tb, long m, long n, long k, T alpha, const T
   if (r1 <= r0) return;
   const T* a0 = ta ? a + r0 : a + r0 * lda;  // op(A) row r starts at A[r, 0] or A[0, r]
   gemm(ta, tb, r1 - r0, n, k, alpha, a0, lda, b, ldb, beta, c + r0 * ldc, ldc);
+}
+
+// The same with this thread's share of the columns of C, in whole 32-column panels: each
+// thread then packs only its part of op(B) (the GEMM's packed operand), where splitting rows
+// would have every thread pack all of it. For products whose op(B) is large next to the
+// work per row (an output layer's weights).
+template <class T>
+void gemm_cols_shared(bool ta, bool tb, long m, long n, long k, T alpha, const T* a, long lda,
+                      const T* b, long ldb, T beta, T* c, long ldc) {
+  long j0, j1;
+  split_range((n + 31) / 32, team_size(), thread_index(), j0, j1);
+  j0 = std::min(n, j0 * 32);
+  j1 = std::min(n, j1 * 32);
+  if (j1 <= j0) return;
+  const T* b0 = tb ? b + j0 * ldb : b + j0;  // op(B) column j starts at B[j, 0] or B[0, j]
+  gemm(ta, tb, m, j1 - j0, k, alpha, a, lda, b0, ldb, beta, c + j0, ldc);
 }
 
 // A right-hand side used by many products C = alpha·A·op(B) + beta·C with the same op(B) and

@@ -113,3 +113,70 @@ def test_published_variants_and_errors(rng):
     att(np.zeros((2, 3), np.float32))
     with pytest.raises(RuntimeError, match="await backward"):
         att.memory_backward()
+
+
+# ---------------------------------------------------------------------------
+# The fused additive-score kernel (csrc/attention.hpp) against lstmx.reference.attention
+# ---------------------------------------------------------------------------
+
+from lstmx import _core  # noqa: E402
+from lstmx.reference import additive_scores, additive_scores_backward  # noqa: E402
+
+SCORE_SHAPES = [(1, 1, 1), (3, 5, 7), (4, 9, 16), (2, 3, 33), (64, 20, 256)]
+
+
+@pytest.mark.parametrize("B,S,A", SCORE_SHAPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_additive_scores_kernel(rng, B, S, A, dtype, fixed_threads):
+    """Forward and backward, on 1 and 2 threads: equal to the NumPy twin (float64 to 1e-12,
+    float32 to the kernel contract's 1e-4), and the same whatever the team."""
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    keys = rng.standard_normal((B, S, A)).astype(dtype)
+    qp = rng.standard_normal((B, A)).astype(dtype)
+    v = rng.standard_normal(A).astype(dtype)
+    dscores = rng.standard_normal((B, S)).astype(dtype)
+    want_s, want_e = additive_scores(keys.astype(np.float64), qp.astype(np.float64),
+                                     v.astype(np.float64))
+    want_dqp, want_dkeys, want_dv = additive_scores_backward(dscores.astype(np.float64),
+                                                             want_e, v.astype(np.float64))
+    dkeys0 = rng.standard_normal((B, S, A)).astype(dtype)  # added to, not overwritten
+    dv0 = rng.standard_normal(A).astype(dtype)
+    runs = {}
+    for n in (1, 2):
+        fixed_threads(n)
+        scores, e = _core.additive_scores(keys, qp, v, True)
+        plain, none = _core.additive_scores(keys, qp, v, False)
+        assert none is None
+        np.testing.assert_array_equal(plain, scores)
+        dkeys, dv = dkeys0.copy(), dv0.copy()
+        dqp = _core.additive_scores_backward(dscores, e, v, dkeys, dv)
+        got = {"scores": scores, "e": e, "dqp": dqp, "dkeys": dkeys - dkeys0, "dv": dv - dv0}
+        want = {"scores": want_s, "e": want_e, "dqp": want_dqp, "dkeys": want_dkeys,
+                "dv": want_dv}
+        for name in got:
+            # the differences dkeys - dkeys0 lose a little to the addition in float32
+            assert_close(f"{np.dtype(dtype)} {name}, {n} thread(s)", got[name], want[name],
+                         tol * (10 if dtype == np.float32 and name in ("dkeys", "dv") else 1))
+        runs[n] = got
+    for name in runs[1]:
+        np.testing.assert_array_equal(runs[2][name], runs[1][name], err_msg=name)
+
+
+def test_additive_scores_bad_inputs():
+    keys = np.zeros((2, 3, 4), np.float32)
+    qp, v = np.zeros((2, 4), np.float32), np.zeros(4, np.float32)
+    with pytest.raises(TypeError, match=r"qp has dtype float64, expected float32 \(the dtype of keys\)"):
+        _core.additive_scores(keys, qp.astype(np.float64), v)
+    with pytest.raises(ValueError, match=r"v must have shape \(A,\) = \(4,\), got \(5,\)"):
+        _core.additive_scores(keys, qp, np.zeros(5, np.float32))
+    with pytest.raises(ValueError, match=r"keys must have shape \(B, S, A\)"):
+        _core.additive_scores(keys[0], qp, v)
+    with pytest.raises(TypeError, match="keys has dtype int64"):
+        _core.additive_scores(keys.astype(np.int64), qp, v)
+    e = np.zeros((2, 3, 4), np.float32)
+    dv = np.zeros(4, np.float32)
+    dv.flags.writeable = False
+    with pytest.raises(ValueError, match="dv must be writeable"):
+        _core.additive_scores_backward(np.zeros((2, 3), np.float32), e, v, e.copy(), dv)
+    with pytest.raises(ValueError, match=r"dscores must have shape \(B, S\) = \(2, 3\)"):
+        _core.additive_scores_backward(np.zeros((3, 2), np.float32), e, v, e.copy(), v.copy())

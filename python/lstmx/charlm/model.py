@@ -11,6 +11,7 @@ their own state, so validating between training windows does not disturb the tra
 
 import numpy as np
 
+from ..heap import keep_freed_memory
 from ..nn.layers import Embedding, Linear
 from ..nn.module import Module
 from ..nn.recurrent import GRU, LSTM, RNN
@@ -93,6 +94,7 @@ class CharLM(Module):
     def train_step(self, window, loss):
         """Forward one window from the carried state, the loss, backward within the window;
         returns ``(mean loss, predicted characters)`` (Trainer protocol)."""
+        keep_freed_memory()  # every step allocates the same large arrays (lstmx.heap)
         logits, targets = self._window(window)
         value = loss.forward(logits, targets)
         self.backward(loss.backward())

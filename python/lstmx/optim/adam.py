@@ -65,16 +65,21 @@ class Adam(Optimizer):
         grad = self._decay(p, grad)
         m = self._buffer(i, "m", p)
         v = self._buffer(i, "v", p)
+        tmp = np.empty_like(m)  # one scratch array for every intermediate, same arithmetic
         m *= beta1
-        m += (1.0 - beta1) * grad
+        m += np.multiply(grad, 1.0 - beta1, out=tmp)
         v *= beta2
-        v += (1.0 - beta2) * grad * grad
+        np.multiply(grad, 1.0 - beta2, out=tmp)
+        tmp *= grad
+        v += tmp
         t = self.step_count
         step_size = self.lr / (1.0 - beta1 ** t)
-        denom = np.sqrt(v)
+        denom = np.sqrt(v, out=tmp)
         denom /= math.sqrt(1.0 - beta2 ** t)
         denom += self.eps
-        p.data -= step_size * (m / denom)
+        update = np.divide(m, denom, out=tmp)
+        update *= step_size
+        p.data -= update
 
 
 class AdamW(Adam):

@@ -22,6 +22,7 @@ from .activations import (
     tanh,
     tanh_grad_from_output,
 )
+from .attention import additive_scores, additive_scores_backward
 from .extended import (
     gru_backward_ex,
     gru_forward_ex,
@@ -41,6 +42,8 @@ from .lstm import lstm_backward, lstm_cell_backward, lstm_cell_forward, lstm_for
 from .rnn import rnn_backward, rnn_cell_backward, rnn_cell_forward, rnn_forward
 
 __all__ = [
+    "additive_scores",
+    "additive_scores_backward",
     "lstm_forward",
     "lstm_backward",
     "lstm_cell_forward",

@@ -25,6 +25,7 @@ the key projection's gradients, by ``memory_backward()`` once the steps are done
 
 import numpy as np
 
+from .. import _core
 from .._matmul import linear, mm
 from ..checks import check_array, check_float_dtype
 from ..nn.module import Module, Parameter
@@ -95,19 +96,16 @@ class Attention(Module):
 
     def _scores(self, q):
         """(scores (B, S), what their backward needs)."""
-        if self.score == "additive":
-            e = np.tanh(self._keys + mm(q, self.query_weight.data, tb=True)[:, None, :])  # (B, S, A)
-            return e @ self.v.data, e
+        if self.score == "additive":  # v · tanh(keys + W_q q), fused (csrc/attention.hpp)
+            qp = mm(q, self.query_weight.data, tb=True)
+            return _core.additive_scores(self._keys, qp, self.v.data, self.training)
         return np.matmul(self._keys, q[:, :, None])[:, :, 0], None
 
     def _scores_backward(self, dscores, q, e):
         """∂L/∂q (B, Q); adds ∂L/∂keys into the accumulator and the query-side grads."""
-        if self.score == "additive":
-            A = self.attention_dim
-            self.v.grad += e.reshape(-1, A).T @ dscores.reshape(-1)
-            dpre = (dscores[:, :, None] * self.v.data) * (1.0 - e * e)  # (B, S, A)
-            self._dkeys += dpre
-            dq_proj = dpre.sum(axis=1)
+        if self.score == "additive":  # adds into ∂L/∂keys and ∂L/∂v (csrc/attention.hpp)
+            dq_proj = _core.additive_scores_backward(dscores, e, self.v.data, self._dkeys,
+                                                     self.v.grad)
             mm(dq_proj, q, ta=True, out=self.query_weight.grad, beta=1.0)
             return mm(dq_proj, self.query_weight.data)
         self._dkeys += dscores[:, :, None] * q[:, None, :]

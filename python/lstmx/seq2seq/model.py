@@ -31,6 +31,7 @@ from .attention import ATTENTION_TYPES
 from .decoder import Decoder
 from .encoder import Bridge, Encoder, check_cell
 from .search import beam_search, greedy_search
+from ..heap import keep_freed_memory
 from ..threads import one_numpy_blas_thread
 
 
@@ -257,6 +258,7 @@ class Seq2Seq(Module):
 
     def train_step(self, batch, loss):
         """Forward and backward of one ``Seq2SeqBatch`` -> (loss value, target tokens)."""
+        keep_freed_memory()  # every step allocates the same large arrays (lstmx.heap)
         (src, src_lengths, tgt_in), tgt_out, mask = batch
         value = loss.forward(self.forward(src, src_lengths, tgt_in), tgt_out, mask)
         self.backward(loss.backward())

@@ -33,6 +33,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from ..heap import keep_freed_memory
 from ..optim import ReduceLROnPlateau, clip_grad_norm
 from .checkpoint import load_checkpoint, save_checkpoint
 from ..threads import one_numpy_blas_thread
@@ -334,6 +335,7 @@ class Trainer:
         """
         if not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+        keep_freed_memory()  # every step allocates the same large arrays (lstmx.heap)
         if (not callable(train_batches) and iter(train_batches) is train_batches
                 and epochs - self.epoch > 1):
             raise TypeError("train_batches is a one-shot iterator; pass a list or a callable "
