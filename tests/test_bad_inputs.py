@@ -622,3 +622,28 @@ def test_cell_refused_backward_keeps_the_step(kind):
     got = flat(cell.backward(dh))
     for i, (a, b) in enumerate(zip(got, want)):
         np.testing.assert_array_equal(a, b, err_msg=f"{kind} cell: backward output {i}")
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_infinite_state_matches_the_reference(kind, value):
+    """float32 with an infinite h0 entry: NaN and Inf where the NumPy reference has them and
+    close values elsewhere (the vectorised exp gives exactly 0 and Inf past its range, as
+    std::exp does, not large finite values)."""
+    from lstmx import reference
+    rng = np.random.default_rng(11)
+    wide = 40  # hidden units: the gate math runs in full SIMD lanes
+    layer = {"lstm": lstmx.LSTM, "gru": lstmx.GRU, "rnn": lstmx.RNN}[kind](I, wide, seed=7)
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    h0 = rng.standard_normal((1, B, wide)).astype(np.float32)
+    h0[0, 0, 3] = value
+    c0 = np.zeros((1, B, wide), np.float32)
+    got = flat(forward(layer, x, h0, c0 if kind == "lstm" else None))[0]
+    p = {k: v for k, v in layer.state_dict().items()}
+    args = (x, h0[0]) + ((c0[0],) if kind == "lstm" else ())
+    weights = (p["weight_ih_l0"], p["weight_hh_l0"], p["bias_ih_l0"], p["bias_hh_l0"])
+    ref = getattr(reference, f"{kind}_forward")(*args, *weights)[0]
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref), err_msg=f"{kind}: NaN places")
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(ref), err_msg=f"{kind}: Inf places")
+    finite = np.isfinite(ref)
+    np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-4, atol=1e-5)

@@ -237,3 +237,74 @@ def test_registered_model_classes_load(tmp_path):
     assert type(load_model(path)) is Tiny
     with pytest.raises(TypeError, match="from_config"):
         register_model_class(object)
+
+
+def test_a_killed_saves_temporary_is_removed_by_the_next_save(tmp_path):
+    path = tmp_path / "run.npz"
+    net, opt, _ = trained()
+    save_checkpoint(path, net, opt)
+    stale = [tmp_path / ".run.npz.abc123.tmp", tmp_path / ".run.npz.x.tmp"]
+    for p in stale:
+        p.write_bytes(b"half a checkpoint")
+    other = tmp_path / ".other.npz.abc.tmp"  # another checkpoint's: not ours to remove
+    other.write_bytes(b"x")
+    save_checkpoint(path, net, opt)
+    assert not any(p.exists() for p in stale)
+    assert other.exists()
+    assert load_checkpoint(path).optimizer["type"] == "Adam"
+
+
+def test_restore_is_all_or_nothing(tmp_path):
+    """An optimizer of another type is refused after the model's weights would have been
+    loaded: nothing, the weights included, may change."""
+    from lstmx.optim import SGD
+
+    net, opt, _ = trained(seed=0)
+    path = save_checkpoint(tmp_path / "run.npz", net, opt)
+    other, _, _ = trained(seed=1)
+    before = other.state_dict()
+    sgd = SGD(other.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"run\.npz: cannot restore .*Adam.*nothing was changed"):
+        load_checkpoint(path).restore(other, sgd)
+    for name, value in other.state_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+    assert sgd.step_count == 0
+
+
+def damaged(tmp_path, name, edit):
+    """A copy of a good checkpoint whose JSON header went through ``edit(header)``."""
+    net, opt, _ = trained()
+    path = save_checkpoint(tmp_path / "good.npz", net, opt)
+    with np.load(path, allow_pickle=False) as f:
+        data = dict(f)
+    header = json.loads(data["header"].tobytes().decode("utf-8"))
+    header = edit(header) or header
+    text = header if isinstance(header, str) else json.dumps(header)  # str: raw JSON text
+    data["header"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    bad = tmp_path / name
+    np.savez(bad, **data)
+    return bad
+
+
+def nested_extra(header, depth=100_000):
+    """The header's JSON text with ``extra`` nested ``depth`` lists deep."""
+    header["extra"] = "@"
+    return json.dumps(header).replace('"@"', "[" * depth + "]" * depth)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda h: h.__setitem__("parameters", [1, 2]),
+    lambda h: h.__setitem__("model", "Net"),
+    lambda h: h["model"].__setitem__("class", 5),
+    lambda h: h.__setitem__("parameters", {"w": {"__ndarray__": "no/such/array"}}),
+    lambda h: h.__setitem__("parameters", {"w": 3.0}),
+    lambda h: h.__setitem__("optimizer", "adam"),
+    lambda h: h.__setitem__("rng", None),
+    lambda h: h.__delitem__("parameters"),
+    nested_extra,
+], ids=["parameters-list", "model-str", "class-int", "missing-array", "parameter-float",
+        "optimizer-str", "rng-none", "no-parameters", "deep-extra"])
+def test_structural_damage_is_one_value_error(tmp_path, edit):
+    bad = damaged(tmp_path, "bad.npz", edit)
+    with pytest.raises(ValueError, match=r"bad\.npz is (a damaged lstmx checkpoint|not an lstmx checkpoint)"):
+        load_checkpoint(bad)

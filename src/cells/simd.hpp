@@ -39,6 +39,11 @@ inline F8 fnmadd(F8 a, F8 b, F8 c) { return _mm256_fnmadd_ps(a.v, b.v, c.v); }
 inline F8 clamp(F8 x, float lo, float hi) {
   return _mm256_min_ps(_mm256_set1_ps(hi), _mm256_max_ps(_mm256_set1_ps(lo), x.v));
 }
+inline F8 exp_limits(F8 x, F8 e) {  // +Inf above ln(FLT_MAX), 0 below the clamp
+  const __m256 big = _mm256_cmp_ps(x.v, _mm256_set1_ps(88.7228f), _CMP_GT_OQ);
+  const __m256 tiny = _mm256_cmp_ps(x.v, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
+  return _mm256_andnot_ps(tiny, _mm256_blendv_ps(e.v, _mm256_set1_ps(INFINITY), big));
+}
 inline F8 round_nearest(F8 x) { return _mm256_round_ps(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 inline F8 pow2(F8 n) {  // 2^n for integral n in [-126, 127]: the exponent bits
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127)), 23));
@@ -47,9 +52,11 @@ inline F8 pow2(F8 n) {  // 2^n for integral n in [-126, 127]: the exponent bits
 // e^x for float32 lanes: x = n·ln2 + r with |r| ≤ ln2/2, e^r by its Taylor polynomial to
 // degree 6 (relative error ≈ 1.2e-7), then 2^n assembled in the exponent bits.
 // The clamp keeps 2^n a normal float; NaN passes through (max/min return their second
-// operand when one is NaN).
+// operand when one is NaN). Past the clamp the result is what std::exp gives as a float:
+// +Inf above ln(FLT_MAX), 0 below the clamp (e^x < 1.2e-38 there), so that σ(±Inf) is exactly
+// 1 or 0 and an infinite input gives the reference's Inf or NaN, not a large finite value.
 template <class V>
-inline V exp_lanes(V x) {
+inline V exp_core(V x) {
   V v = clamp(x, -87.3f, 88.3f);
   const V n = round_nearest(v * V(1.44269504f));
   v = fnmadd(n, V(0.693145752f), v);   // ln2 split in a high part
@@ -62,6 +69,10 @@ inline V exp_lanes(V x) {
   p = fmadd(p, v, V(1.0f));
   p = fmadd(p, v, V(1.0f));
   return p * pow2(n);
+}
+template <class V>
+inline V exp_lanes(V x) {
+  return exp_limits(x, exp_core(x));
 }
 inline F8 exp(F8 x) { return exp_lanes(x); }
 // σ(x) = 1 / (1 + e^−x)
@@ -94,6 +105,11 @@ inline F16 fmadd(F16 a, F16 b, F16 c) { return _mm512_fmadd_ps(a.v, b.v, c.v); }
 inline F16 fnmadd(F16 a, F16 b, F16 c) { return _mm512_fnmadd_ps(a.v, b.v, c.v); }
 inline F16 clamp(F16 x, float lo, float hi) {
   return _mm512_min_ps(_mm512_set1_ps(hi), _mm512_max_ps(_mm512_set1_ps(lo), x.v));
+}
+inline F16 exp_limits(F16 x, F16 e) {
+  const __mmask16 big = _mm512_cmp_ps_mask(x.v, _mm512_set1_ps(88.7228f), _CMP_GT_OQ);
+  const __mmask16 tiny = _mm512_cmp_ps_mask(x.v, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
+  return _mm512_maskz_mov_ps(__mmask16(~tiny), _mm512_mask_mov_ps(e.v, big, _mm512_set1_ps(INFINITY)));
 }
 inline F16 round_nearest(F16 x) {
   return _mm512_roundscale_ps(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);

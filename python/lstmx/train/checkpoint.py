@@ -19,7 +19,9 @@ found among its attributes is saved under ``"<module path>.<attribute>"`` as
 
 Writes are atomic: the file is written to a temporary file in the same directory, flushed to
 disk and ``os.replace``-d over ``path``. A process killed during a save leaves the previous
-checkpoint intact (and, at worst, a stray ``.<name>.*.tmp`` file next to it).
+checkpoint intact; the stray ``.<name>.*.tmp`` file it leaves is removed by the next save of
+that path (saves of one path take turns on a lock file, ``.<name>.lock``). The directory is
+fsynced after the rename.
 
 Example::
 
@@ -34,10 +36,16 @@ import importlib
 import json
 import os
 import tempfile
+import time
 import zipfile
 from collections import OrderedDict
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # not POSIX
+    fcntl = None
 
 FORMAT = "lstmx-checkpoint"
 VERSION = 1
@@ -181,23 +189,74 @@ def save_checkpoint(path, model, optimizer=None, schedule=None, extra=None):
     arrays["header"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
 
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates the file 0600; give it the permissions a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    base = os.path.basename(path)
+    with _save_lock(directory, base):
+        _remove_stale_temporaries(directory, base)
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            # mkstemp creates the file 0600; give it the permissions a plain open() would
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        _fsync_directory(directory)  # the rename itself reaches the disk
     return path
+
+
+class _save_lock:
+    """An exclusive lock on ``.<name>.lock`` beside the checkpoint while it is written, so
+    that the temporary files found by the next save are known to be stale (POSIX; elsewhere
+    only temporaries older than an hour are taken for stale)."""
+
+    def __init__(self, directory, base):
+        self.path = os.path.join(directory, f".{base}.lock")
+        self.fd = None
+
+    def __enter__(self):
+        if fcntl is not None:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+
+
+def _remove_stale_temporaries(directory, base):
+    """Delete ``.<base>.*.tmp`` files left by saves that were killed (under the lock no other
+    save of this path is running)."""
+    prefix, limit = f".{base}.", 0.0 if fcntl is not None else 3600.0
+    now = time.time()
+    for entry in os.scandir(directory):
+        if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
+            try:
+                if now - entry.stat().st_mtime >= limit:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
+
+
+def _fsync_directory(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # not possible everywhere (Windows): the file itself was fsynced
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -212,15 +271,21 @@ class Checkpoint:
 
     def __init__(self, path, header, arrays):
         self.path = path
-        model = header["model"]
-        self.model_class = model["class"]
-        self.model_module = model["module"]
-        self.config = _decode(model["config"], arrays)
-        self.parameters = OrderedDict(_decode(header["parameters"], arrays))
-        self.optimizer = _decode(header["optimizer"], arrays)
-        self.schedule = _decode(header["schedule"], arrays)
-        self.rng = _decode(header["rng"], arrays)
-        self.extra = _decode(header["extra"], arrays)
+        model = _expect(header.get("model"), dict, "model")
+        self.model_class = _expect(model.get("class"), str, "model class")
+        self.model_module = _expect(model.get("module"), str, "model module")
+        self.config = _expect(_decode(model.get("config"), arrays), (dict, type(None)),
+                              "model config")
+        self.parameters = OrderedDict(_expect(_decode(header.get("parameters"), arrays), dict,
+                                              "parameters"))
+        for name, value in self.parameters.items():
+            _expect(value, np.ndarray, f"parameter {name!r}")
+        self.optimizer = _expect(_decode(header.get("optimizer"), arrays), (dict, type(None)),
+                                 "optimizer state")
+        self.schedule = _expect(_decode(header.get("schedule"), arrays), (dict, type(None)),
+                                "schedule state")
+        self.rng = _expect(_decode(header.get("rng"), arrays), dict, "generator states")
+        self.extra = _decode(header.get("extra"), arrays)
 
     def check_model(self, model):
         """Raise ValueError (naming this file) unless ``model`` has the checkpoint's class
@@ -255,10 +320,13 @@ class Checkpoint:
         if problems:
             raise ValueError(f"{self.path} does not match this model: " + "; ".join(problems))
 
-    def restore(self, model, optimizer=None, schedule=None, rng=True):
+    def restore(self, model, optimizer=None, schedule=None, rng=True, then=None):
         """Load the parameters (and generator states, with ``rng``) into ``model`` and the
-        saved states into ``optimizer`` and ``schedule``. Everything is checked first
-        (``check_model``); nothing is changed when a check fails."""
+        saved states into ``optimizer`` and ``schedule``, all or nothing: the model is
+        checked first (``check_model``), and if any part is refused on the way (an optimizer
+        of another type, a damaged state) everything already loaded is put back as it was and
+        a ValueError names this file. ``then()``, when given, runs last inside the same
+        all-or-nothing step (the Trainer restores its own state there)."""
         self.check_model(model)
         if optimizer is not None and self.optimizer is None:
             raise ValueError(f"{self.path} holds no optimizer state")
@@ -266,14 +334,56 @@ class Checkpoint:
             raise ValueError(f"{self.path} holds no schedule state")
         if rng:
             _check_rng_states(model, self.rng, self.path)
-        model.load_state_dict(self.parameters)
-        if optimizer is not None:
-            optimizer.load_state_dict(self.optimizer)
-        if schedule is not None:
-            schedule.load_state_dict(self.schedule)
-        if rng:
-            set_model_rng_states(model, self.rng, source=self.path)
+        before = _snapshot(model, optimizer, schedule, rng)
+        try:
+            model.load_state_dict(self.parameters)
+            if optimizer is not None:
+                optimizer.load_state_dict(self.optimizer)
+            if schedule is not None:
+                schedule.load_state_dict(self.schedule)
+            if rng:
+                set_model_rng_states(model, self.rng, source=self.path)
+            if then is not None:
+                then()
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+            _put_back(before, model, optimizer, schedule, rng)
+            raise ValueError(f"{self.path}: cannot restore ({type(e).__name__}: {e}); "
+                             "nothing was changed") from None
         return model
+
+
+def _expect(value, types, what):
+    if not isinstance(value, types):
+        raise TypeError(f"{what} is {type(value).__name__}")
+    return value
+
+
+def _copy_tree(obj):
+    """A deep copy of a state tree (dicts, lists, tuples, arrays, scalars)."""
+    if isinstance(obj, np.ndarray):
+        return obj.copy()
+    if isinstance(obj, dict):
+        return obj.__class__((k, _copy_tree(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_copy_tree(v) for v in obj)
+    return obj
+
+
+def _snapshot(model, optimizer, schedule, rng):
+    return {"model": _copy_tree(model.state_dict()),
+            "optimizer": None if optimizer is None else _copy_tree(optimizer.state_dict()),
+            "schedule": None if schedule is None else _copy_tree(schedule.state_dict()),
+            "rng": _copy_tree(model_rng_states(model)) if rng else None}
+
+
+def _put_back(before, model, optimizer, schedule, rng):
+    model.load_state_dict(before["model"])
+    if optimizer is not None:
+        optimizer.load_state_dict(before["optimizer"])
+    if schedule is not None:
+        schedule.load_state_dict(before["schedule"])
+    if rng:
+        set_model_rng_states(model, before["rng"])
 
 
 def load_checkpoint(path):
@@ -297,8 +407,9 @@ def load_checkpoint(path):
                          f"(entries: {sorted(arrays)[:8]})")
     try:
         header = json.loads(arrays.pop("header").tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path} is not an lstmx checkpoint: unreadable header ({e})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"{path} is not an lstmx checkpoint: unreadable header "
+                         f"({type(e).__name__}: {e})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ValueError(f"{path} is not an lstmx checkpoint: header format is "
                          f"{header.get('format') if isinstance(header, dict) else header!r}")
@@ -309,6 +420,8 @@ def load_checkpoint(path):
         return Checkpoint(path, header, arrays)
     except KeyError as e:
         raise ValueError(f"{path} is a damaged lstmx checkpoint: missing entry {e}") from None
+    except (TypeError, ValueError, AttributeError, RecursionError) as e:
+        raise ValueError(f"{path} is a damaged lstmx checkpoint: {e}") from None
 
 
 # The model classes load_model may rebuild, by the class name a checkpoint stores: lstmx's

@@ -405,12 +405,31 @@ class Trainer:
             raise ValueError(f"{ckpt.path}: the saved run had an LR schedule "
                              f"({ckpt.schedule.get('type', 'unknown type')}); pass the same "
                              "schedule to this trainer")
-        ckpt.restore(self.model, self.optimizer, self.schedule)
-        self.epoch = int(state["epoch"])
-        self.history = list(state["history"])
-        self.rng.bit_generator.state = state["rng"]
-        if self.early_stopping is not None:
-            self.early_stopping.load_state_dict(state["early_stopping"])
-        self.best_state = state["best_state"]
-        self.stopped_early = bool(state["stopped_early"])
+        keys = ("epoch", "history", "rng", "early_stopping", "best_state", "stopped_early")
+        missing = [k for k in keys if k not in state]
+        if missing:
+            raise ValueError(f"{ckpt.path} is a damaged Trainer checkpoint: trainer state "
+                             f"lacks {missing}")
+        before = (self.epoch, self.history, self.rng.bit_generator.state, self.best_state,
+                  self.stopped_early,
+                  None if self.early_stopping is None else self.early_stopping.state_dict())
+
+        def trainer_state():
+            try:
+                self.epoch = int(state["epoch"])
+                self.history = list(state["history"])
+                self.rng.bit_generator.state = state["rng"]
+                if self.early_stopping is not None:
+                    self.early_stopping.load_state_dict(state["early_stopping"])
+                self.best_state = state["best_state"]
+                self.stopped_early = bool(state["stopped_early"])
+            except BaseException:
+                (self.epoch, self.history, self.rng.bit_generator.state, self.best_state,
+                 self.stopped_early, stopping) = before
+                if stopping is not None:
+                    self.early_stopping.load_state_dict(stopping)
+                raise
+
+        # all or nothing: the model, optimizer, schedule and this trainer's own state
+        ckpt.restore(self.model, self.optimizer, self.schedule, then=trainer_state)
         return self
