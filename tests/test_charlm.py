@@ -283,5 +283,7 @@ def test_generate_command_trains_saves_and_samples(tmp_path, capsys):
                          "--length", "20", "--temperature", "0"]) == 0
     out = capsys.readouterr().out
     assert "--- temperature 0 ---\nthe lazy" in out
-    with pytest.raises(SystemExit, match="cannot read"):
+    with pytest.raises(SystemExit) as stop:
         command.main(["generate", "--text", str(tmp_path / "missing.txt")])
+    assert stop.value.code == 2
+    assert "lstmx generate: error: argument --text: no such file" in capsys.readouterr().err

@@ -22,17 +22,32 @@ _COMMANDS = {
     "bench": "lstmx.bench",
 }
 
+DESCRIPTION = ("lstmx: LSTM, GRU and RNN layers with C++/OpenMP kernels. Train and use a "
+               "translator (translate), a character model (generate), or time the kernels "
+               "(bench). `lstmx COMMAND --help` describes each.")
+
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="lstmx", description=__doc__.split("\n\n")[0])
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="lstmx", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"lstmx {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(_COMMANDS) + "}")
     sub.required = True
-    modules = {}
+    modules, parsers = {}, {}
     for name, path in _COMMANDS.items():
         modules[name] = importlib.import_module(path)
-        modules[name].add_parser(sub)
+        parsers[name] = modules[name].add_parser(sub)
     args = parser.parse_args(argv)
-    return modules[args.command].run(args)
+    command = parsers[args.command]
+    args.parser = command  # a subcommand refuses what parsing could not check with .error
+    try:
+        return modules[args.command].run(args)
+    except KeyboardInterrupt:
+        print(f"\n{command.prog}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError) as e:  # a bad input file found while reading it
+        command.error(str(e))
 
 
 if __name__ == "__main__":

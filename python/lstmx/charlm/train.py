@@ -1,7 +1,7 @@
 """Train a CharLM for a fixed wall-clock budget with ``lstmx.train.Trainer``.
 
 An epoch is one pass of truncated BPTT over the training text (``BPTTBatches``, window
-boundaries shifted by a seeded offset each epoch), cut short when the time is up; after
+boundaries shifted by a seeded offset each epoch), cut short if the time is up; after
 every epoch the Trainer validates (loss in nats and ``bpc``). Training stops early when the
 validation loss has not improved for ``patience`` epochs (a small text is learnt by heart
 long before the time is up), and the model ends with the parameters of its best epoch. With
@@ -16,6 +16,7 @@ import numpy as np
 
 from ..optim import Adam
 from ..train.losses import CrossEntropyLoss
+from ..train.deadline import UntilDeadline
 from ..train.trainer import EarlyStopping, Trainer
 from .dataset import BPTTBatches
 from .evaluate import bpc_metric
@@ -31,26 +32,13 @@ def split_ids(ids, val_fraction):
     return ids[:cut], ids[cut:]
 
 
-class _UntilDeadline:
-    """The windows of ``batches`` until ``deadline`` (perf_counter seconds); always the
-    first one, so that an epoch is never empty. ``len()`` is the full pass (for the bar)."""
-
-    def __init__(self, batches, deadline):
-        self.batches, self.deadline = batches, deadline
-
-    def __len__(self):
-        return len(self.batches)
-
-    def __iter__(self):
-        for i, window in enumerate(self.batches):
-            if i and time.perf_counter() >= self.deadline:
-                return
-            yield window
-
-
 def train_for(model, train_ids, val_ids, seconds, batch_size=32, seq_len=100, lr=2e-3,
-              clip_norm=5.0, patience=3, checkpoint_path=None, seed=0, progress=True):
-    """Train ``model`` (a ``CharLM``) with Adam for about ``seconds`` of wall-clock time.
+              clip_norm=5.0, patience=3, checkpoint_path=None, seed=0, progress=True,
+              epochs=None):
+    """Train ``model`` (a ``CharLM``) with Adam for ``epochs`` epochs (None: no limit), or
+    until ``seconds`` of wall-clock time have passed. With ``epochs`` and a seed the result
+    is reproducible when the time does not run out first; the history record of an epoch the
+    time cut short has ``"cut": True``.
 
     Args:
         train_ids, val_ids: int arrays (N,) of encoded text (``CharVocab.encode``).
@@ -87,12 +75,17 @@ def train_for(model, train_ids, val_ids, seconds, batch_size=32, seq_len=100, lr
     def epoch_windows(epoch):
         while len(offsets) <= epoch:
             offsets.append(int(rng.integers(max_offset)) if max_offset > 1 else 0)
-        return _UntilDeadline(BPTTBatches(train_ids, batch_size, seq_len, offsets[epoch]),
-                              deadline)
+        timed.append(UntilDeadline(BPTTBatches(train_ids, batch_size, seq_len,
+                                               offsets[epoch]), deadline))
+        return timed[-1]
 
+    timed = []
     best_state = None
-    while time.perf_counter() < deadline and not trainer.stopped_early:
+    while (time.perf_counter() < deadline and not trainer.stopped_early
+           and (epochs is None or trainer.epoch < epochs)):
         trainer.fit(epoch_windows, val, epochs=trainer.epoch + 1)
+        if timed[-1].cut:
+            trainer.history[-1]["cut"] = True
         if trainer.early_stopping.best_epoch == trainer.epoch:
             best_state = model.state_dict()
     if trainer.early_stopping.best_epoch != trainer.epoch:

@@ -26,6 +26,7 @@ from ..nn.module import Module
 from ..optim import Adam
 from ..train.checkpoint import load_model, save_checkpoint
 from ..train.losses import CrossEntropyLoss
+from ..train.deadline import UntilDeadline
 from ..train.trainer import EarlyStopping, Trainer
 from .attention import ATTENTION_TYPES
 from .decoder import Decoder
@@ -69,22 +70,6 @@ def _positive(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
-
-
-class _Timed:
-    """Batches of one epoch that stop coming (after the first) once ``deadline`` passed."""
-
-    def __init__(self, batches, deadline):
-        self.batches, self.deadline = batches, deadline
-
-    def __len__(self):
-        return len(self.batches)
-
-    def __iter__(self):
-        for i, b in enumerate(self.batches):
-            if i and self.deadline is not None and time.perf_counter() > self.deadline:
-                return
-            yield b
 
 
 class _StopAtDeadline(EarlyStopping):
@@ -364,7 +349,8 @@ class Seq2Seq(Module):
         """Train on (source, target) string pairs with Adam and the ``Trainer``.
 
         Every epoch draws a fresh bucketed order (``seed + epoch``). ``max_seconds`` stops
-        training (mid-epoch if need be) once that much time has passed. With ``val_pairs``:
+        training (mid-epoch if need be) once that much time has passed; the history record
+        of an epoch cut short that way has ``"cut": True``. With ``val_pairs``:
         ``patience`` stops after that many epochs without a lower validation loss, and
         ``keep_best`` ends with the parameters of the epoch of lowest validation loss.
         ``metrics``: ``{"name": fn(model, val_batches)}``. ``schedule``: a function
@@ -378,9 +364,13 @@ class Seq2Seq(Module):
         val = self.batches(val_pairs, batch_size, shuffle=False) if val_pairs else None
         deadline = None if max_seconds is None else time.perf_counter() + float(max_seconds)
 
+        timed = []
+
         def epoch_batches(epoch):
-            return _Timed(seq2seq_batches(ids, batch_size, seed=seed + epoch, pad_id=v.pad_id,
-                                          sos_id=v.sos_id, eos_id=v.eos_id), deadline)
+            timed.append(UntilDeadline(seq2seq_batches(ids, batch_size, seed=seed + epoch,
+                                                pad_id=v.pad_id, sos_id=v.sos_id,
+                                                eos_id=v.eos_id), deadline))
+            return timed[-1]
 
         optimizer = Adam(self.parameters(), lr=lr)
         stopping = _StopAtDeadline(
@@ -392,6 +382,8 @@ class Seq2Seq(Module):
                           checkpoint_path=checkpoint_path, seed=seed, progress=progress)
         trainer.fit(epoch_batches, val, epochs=epochs)
         self.eval()
+        if timed and timed[-1].cut and trainer.history:
+            trainer.history[-1]["cut"] = True  # the time budget ended this epoch early
         return trainer.history
 
     def __repr__(self):

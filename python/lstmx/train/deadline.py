@@ -1,0 +1,22 @@
+"""An epoch's batches that stop coming once a wall-clock deadline has passed."""
+
+import time
+
+
+class UntilDeadline:
+    """The batches of ``batches`` until ``deadline`` (``time.perf_counter`` seconds, None:
+    no deadline); always the first one, so that an epoch is never empty. ``len()`` is the
+    full pass (for a progress bar); ``cut`` tells whether the deadline ended it early."""
+
+    def __init__(self, batches, deadline):
+        self.batches, self.deadline, self.cut = batches, deadline, False
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        for i, batch in enumerate(self.batches):
+            if i and self.deadline is not None and time.perf_counter() > self.deadline:
+                self.cut = True
+                return
+            yield batch
