@@ -51,8 +51,13 @@ Dims dims_of(const py::handle& x_obj, const py::handle& w_hh_obj, Kind kind, py:
     throw py::value_error("x must have T, B, I >= 1, got shape " + shape_str(shape_of(x)));
   if (!py::isinstance<py::array>(w_hh_obj) || py::reinterpret_borrow<py::array>(w_hh_obj).ndim() != 2)
     throw py::value_error("w_hh must be a 2-D numpy.ndarray of shape (G*H, H)");
-  d.H = py::reinterpret_borrow<py::array>(w_hh_obj).shape(1);
+  py::array w_hh = py::reinterpret_borrow<py::array>(w_hh_obj);
+  d.H = w_hh.shape(1);
   if (d.H < 1) throw py::value_error("w_hh must have H >= 1 columns");
+  if (w_hh.shape(0) != d.G * d.H)  // checked first: the other shapes are derived from it
+    throw py::value_error("w_hh must have shape (G*H, H) = " + shape_str({d.G * d.H, d.H}) +
+                          " for its H = " + std::to_string(d.H) + " columns, got " +
+                          shape_str(shape_of(w_hh)));
   return d;
 }
 

@@ -642,8 +642,113 @@ def test_infinite_state_matches_the_reference(kind, value):
     p = {k: v for k, v in layer.state_dict().items()}
     args = (x, h0[0]) + ((c0[0],) if kind == "lstm" else ())
     weights = (p["weight_ih_l0"], p["weight_hh_l0"], p["bias_ih_l0"], p["bias_hh_l0"])
-    ref = getattr(reference, f"{kind}_forward")(*args, *weights)[0]
+    with np.errstate(invalid="ignore"):  # the reference meets Inf - Inf and 0 * Inf too
+        ref = getattr(reference, f"{kind}_forward")(*args, *weights)[0]
     np.testing.assert_array_equal(np.isnan(got), np.isnan(ref), err_msg=f"{kind}: NaN places")
     np.testing.assert_array_equal(np.isinf(got), np.isinf(ref), err_msg=f"{kind}: Inf places")
     finite = np.isfinite(ref)
     np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# Constructor values, replaced parameters, state shapes (found by the trust review)
+# ---------------------------------------------------------------------------
+
+CELLS = {"lstm": lstmx.LSTMCell, "gru": lstmx.GRUCell, "rnn": lstmx.RNNCell}
+
+
+@pytest.mark.parametrize("cls", [lstmx.LSTM, lstmx.GRU, lstmx.RNN, lstmx.LSTMCell,
+                                 lstmx.GRUCell, lstmx.RNNCell])
+@pytest.mark.parametrize("arg", ["input_size", "hidden_size"])
+def test_a_bool_size_is_refused(cls, arg):
+    sizes = {"input_size": 3, "hidden_size": 4, arg: True}
+    with pytest.raises(ValueError, match=f"{arg} must be a positive integer, got True"):
+        cls(sizes["input_size"], sizes["hidden_size"])
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_forget_bias_must_be_finite(value):
+    with pytest.raises(ValueError, match="forget_bias must be a finite number"):
+        lstmx.LSTM(3, 4, forget_bias=value)
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+def test_a_replaced_weight_is_named(kind):
+    layer = make_layer(kind)
+    g = good_inputs()
+    layer.weight_hh_l0.data = np.zeros((GATES[kind] * H, H + 1), np.float32)
+    with pytest.raises(ValueError, match=r"weight_hh_l0 has shape \(\d+, 6\), expected \(\d+, 5\)"):
+        forward(layer, g["x"])
+    layer = make_layer(kind)
+    layer.bias_ih_l0.data = layer.bias_ih_l0.data.astype(np.float64)
+    with pytest.raises(TypeError, match="bias_ih_l0 has dtype float64, expected float32"):
+        forward(layer, g["x"])
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+def test_cells_refuse_replaced_float64_weights(kind):
+    cell = CELLS[kind](I, H)
+    cell.weight_ih.data = cell.weight_ih.data.astype(np.float64)
+    with pytest.raises(TypeError, match="weight_ih has dtype float64, expected float32"):
+        cell(np.zeros((2, I), np.float32))
+
+
+def test_the_binding_names_a_bad_w_hh():
+    x = np.zeros((2, 1, 3), np.float32)
+    w_ih, w_hh = np.zeros((16, 3), np.float32), np.zeros((16, 5), np.float32)
+    b = np.zeros(16, np.float32)
+    with pytest.raises(ValueError, match=r"w_hh must have shape \(G\*H, H\) = \(20, 5\) for "
+                                         r"its H = 5 columns, got \(16, 5\)"):
+        _core.lstm_forward(x, None, None, w_ih, w_hh, b, b)
+
+
+@pytest.mark.parametrize("module", ["layer", "cell"])
+def test_an_lstm_state_must_be_a_pair(module):
+    g = good_inputs()
+    if module == "layer":
+        with pytest.raises(TypeError, match=r"state must be a pair \(h0, c0\) of arrays .*got an "
+                                            r"array of shape \(1, 3, 5\)"):
+            make_layer("lstm")(g["x"], g["h0"])
+    else:
+        with pytest.raises(TypeError, match=r"state must be a pair \(h, c\)"):
+            lstmx.LSTMCell(I, H)(g["x"][0], g["h0"][0])
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+def test_inputs_changed_after_forward_do_not_change_the_gradients(kind):
+    """x and lengths are copied by a training forward: a caller refilling its arrays before
+    backward gets the gradients of what was actually run."""
+    g = good_inputs()
+    results = []
+    for mutate in (False, True):
+        layer = make_layer(kind)
+        x, lengths = g["x"].copy(), g["lengths"].copy()
+        forward(layer, x, lengths=lengths)
+        if mutate:
+            x += 1.0
+            lengths[:] = 1
+        results.append(good_backward(layer, g) + [p.grad for p in layer.parameters()])
+    for i, (a, b) in enumerate(zip(*results)):
+        np.testing.assert_array_equal(a, b, err_msg=f"{kind}: result {i}")
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+def test_cell_inputs_changed_after_forward_do_not_change_the_gradients(kind):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, I)).astype(np.float32)
+    h = rng.standard_normal((2, H)).astype(np.float32)
+    results = []
+    for mutate in (False, True):
+        cell = CELLS[kind](I, H, seed=2)
+        xs, hs = x.copy(), h.copy()
+        state = (hs, hs.copy()) if kind == "lstm" else hs
+        cell(xs, state)
+        if mutate:
+            xs += 1.0
+            hs += 1.0
+        dh = np.ones((2, H), np.float32)
+        out = cell.backward(dh)
+        results.append([out[0], *(out[1] if kind == "lstm" else [out[1]])]
+                       + [p.grad for p in cell.parameters()])
+    for i, (a, b) in enumerate(zip(*results)):
+        np.testing.assert_array_equal(a, b, err_msg=f"{kind} cell: result {i}")

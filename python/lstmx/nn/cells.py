@@ -24,7 +24,7 @@ from .._matmul import mm
 from ..checks import check_array, check_float_dtype
 from .init import init_array
 from .module import Parameter, StackedModule
-from .recurrent import _EXT_KEYS, ACTIVATIONS, check_cell_options
+from .recurrent import _EXT_KEYS, ACTIVATIONS, check_cell_options, state_pair
 
 # Operations per element of a step's gate math (its exp/tanh dominate), for the cost rule.
 _POINTWISE_FLOPS = 40.0
@@ -52,7 +52,7 @@ class _Cell(StackedModule):
         self.recurrent_activation = recurrent_activation
         self.activation_param = activation_param
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
@@ -77,17 +77,26 @@ class _Cell(StackedModule):
             self.bias_hh = Parameter(rng.uniform(-k, k, G * H).astype(self.dtype))
 
     def _check_x(self, x):
+        self.check_parameters()
+        given = x
         x = check_array(x, "x", self.dtype, (None, self.input_size),
                         f"(B, input_size={self.input_size})")
         if x.shape[0] < 1:
             raise ValueError("x must hold at least one row")
+        if self.training and np.may_share_memory(x, given):
+            x = x.copy()  # kept for backward: the caller may reuse its array in place
         return x
 
-    def _check_state(self, s, name, batch):
+    def _check_state(self, s, name, batch, kept=False):
+        """A (B, H) state or gradient (None: zeros); ``kept`` (a state that training keeps
+        for backward) is copied when it is the caller's own array."""
         if s is None:
             return np.zeros((batch, self.hidden_size), self.dtype)
-        return check_array(s, name, self.dtype, (batch, self.hidden_size),
-                           f"(B, H) = ({batch}, {self.hidden_size})")
+        checked = check_array(s, name, self.dtype, (batch, self.hidden_size),
+                              f"(B, H) = ({batch}, {self.hidden_size})")
+        if kept and self.training and np.may_share_memory(checked, s):
+            checked = checked.copy()
+        return checked
 
     def _projections(self, x, h):
         gx = mm(x, self.weight_ih.data, tb=True)
@@ -164,9 +173,9 @@ class LSTMCell(_Cell):
 
     def forward(self, x, state=None):
         x = self._check_x(x)
-        h, c = state if state is not None else (None, None)
-        h = self._check_state(h, "h", x.shape[0])
-        c = self._check_state(c, "c", x.shape[0])
+        h, c = state_pair(state, "state", "(h, c)")
+        h = self._check_state(h, "h", x.shape[0], kept=True)
+        c = self._check_state(c, "c", x.shape[0], kept=True)
         if self._extended():
             return self._ext_forward(x, h, c)
         gx, gh = self._projections(x, h)
@@ -208,7 +217,7 @@ class GRUCell(_Cell):
 
     def forward(self, x, h=None):
         x = self._check_x(x)
-        h = self._check_state(h, "h", x.shape[0])
+        h = self._check_state(h, "h", x.shape[0], kept=True)
         if self._extended():
             return self._ext_forward(x, h, None)[0]
         gx, gh = self._projections(x, h)
@@ -259,7 +268,7 @@ class RNNCell(_Cell):
 
     def forward(self, x, h=None):
         x = self._check_x(x)
-        h = self._check_state(h, "h", x.shape[0])
+        h = self._check_state(h, "h", x.shape[0], kept=True)
         if self._extended():
             return self._ext_forward(x, h, None)[0]
         gx, gh = self._projections(x, h)

@@ -21,11 +21,26 @@ import numpy as np
 class Parameter:
     """A trainable array ``data`` with its accumulated gradient ``grad`` (same shape, dtype)."""
 
-    __slots__ = ("data", "grad")
+    __slots__ = ("data", "grad", "_shape", "_dtype")
 
     def __init__(self, data):
         self.data = np.ascontiguousarray(data)
         self.grad = np.zeros_like(self.data)
+        self._shape, self._dtype = self.data.shape, self.data.dtype
+
+    def check(self, name):
+        """Raise TypeError/ValueError naming ``name`` unless ``data`` still has the shape
+        and dtype it was created with and is C-contiguous (``data`` replaced by hand)."""
+        d = self.data
+        if not isinstance(d, np.ndarray):
+            raise TypeError(f"{name} must be a numpy.ndarray, got {type(d).__name__}")
+        if d.shape != self._shape:
+            raise ValueError(f"{name} has shape {d.shape}, expected {self._shape}")
+        if d.dtype != self._dtype:
+            raise TypeError(f"{name} has dtype {d.dtype}, expected {self._dtype} (the "
+                            "module's dtype); lstmx does not cast silently")
+        if not d.flags.c_contiguous:
+            raise ValueError(f"{name} must be C-contiguous (np.ascontiguousarray)")
 
     @property
     def shape(self):
@@ -72,6 +87,12 @@ class Module:
             yield prefix + name, p
         for mname, m in self._modules.items():
             yield from m.named_parameters(prefix + mname + ".")
+
+    def check_parameters(self):
+        """Check every parameter's array against its shape and dtype (``Parameter.check``):
+        the layers do so before each call, so a replaced ``p.data`` is named in the error."""
+        for name, p in self.named_parameters():
+            p.check(name)
 
     def parameters(self):
         """List of this module's Parameters (and its sub-modules')."""
@@ -140,6 +161,7 @@ class StackedModule(Module):
             raise RuntimeError(
                 f"{type(self).__name__}.backward() needs a forward() in training mode first "
                 "(one backward per forward, most recent first)")
+        self.check_parameters()
         return self._stack[-1]
 
     def clear(self):

@@ -81,6 +81,20 @@ def check_cell_options(kind, hidden_size, bias, layer_norm, activation, recurren
     return float(activation_param)
 
 
+def state_pair(state, name, names):
+    """An LSTM state ``(h, c)`` (either may be None), or (None, None) for None; a single
+    array or anything else is refused with an error saying what is expected."""
+    if state is None:
+        return None, None
+    if not isinstance(state, (tuple, list)) or len(state) != 2:
+        got = f"an array of shape {state.shape}" if isinstance(state, np.ndarray) else \
+            f"{type(state).__name__}" + (f" of length {len(state)}" if isinstance(
+                state, (tuple, list)) else "")
+        raise TypeError(f"{name} must be a pair {names} of arrays (either may be None) or "
+                        f"None, got {got}")
+    return state[0], state[1]
+
+
 def _rate(value, name):
     if not 0.0 <= float(value) < 1.0:
         raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
@@ -115,9 +129,11 @@ class _Recurrent(Module):
         if forget_bias and not bias:
             raise ValueError("forget_bias needs bias=True")
         self.forget_bias = float(forget_bias)
+        if not np.isfinite(self.forget_bias):
+            raise ValueError(f"forget_bias must be a finite number, got {forget_bias!r}")
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("num_layers", num_layers)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if not isinstance(proj_size, (int, np.integer)) or proj_size < 0:
             raise ValueError(f"proj_size must be a non-negative integer, got {proj_size!r}")
@@ -302,11 +318,19 @@ class _Recurrent(Module):
         states: list of (name, (L*D, B, width) array or None). Returns y (T, B, D*R) and,
         per state, the (L*D, B, width) final values.
         """
+        self.check_parameters()
+        given = x
         x = self._time_major(x, "x", self.input_size, "input_size")
         T, B = x.shape[0], x.shape[1]
         if T < 1 or B < 1:
             raise ValueError(f"x must have at least one step and one sequence, got shape {x.shape}")
         lengths = check_lengths(lengths, B, T)
+        if self.training:
+            # kept for backward: private copies, so that the caller reusing its arrays in
+            # place cannot change the gradients (one copy of x, of B lengths)
+            if np.may_share_memory(x, given):
+                x = x.copy()
+            lengths = None if lengths is None else lengths.copy()
         init = [self._state(s, n, B, w) for (n, s), w in zip(states, self._state_widths())]
         ext = self._extended()
         rev = reverse_index(T, B, lengths) if self.bidirectional else None
@@ -340,6 +364,7 @@ class _Recurrent(Module):
         return inp, [np.stack(f) if len(f) > 1 else f[0][np.newaxis] for f in finals]
 
     def _run_backward(self, dy, dstates):
+        self.check_parameters()
         if self._cache is None:
             raise RuntimeError("backward() needs a forward() in training mode first "
                                "(eval() forwards keep nothing for backward)")
@@ -457,12 +482,12 @@ class LSTM(_Recurrent):
     _kind = "lstm"
 
     def forward(self, x, state=None, lengths=None):
-        h0, c0 = state if state is not None else (None, None)
+        h0, c0 = state_pair(state, "state", "(h0, c0)")
         y, (h_n, c_n) = self._run_forward(x, [("h0", h0), ("c0", c0)], lengths)
         return self._batch_out(y), (h_n, c_n)
 
     def backward(self, dy=None, dstate=None):
-        dh_n, dc_n = dstate if dstate is not None else (None, None)
+        dh_n, dc_n = state_pair(dstate, "dstate", "(dh_n, dc_n)")
         dx, (dh0, dc0) = self._run_backward(dy, [("dh_n", dh_n), ("dc_n", dc_n)])
         return dx, (dh0, dc0)
 
