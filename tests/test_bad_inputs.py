@@ -752,3 +752,33 @@ def test_cell_inputs_changed_after_forward_do_not_change_the_gradients(kind):
                        + [p.grad for p in cell.parameters()])
     for i, (a, b) in enumerate(zip(*results)):
         np.testing.assert_array_equal(a, b, err_msg=f"{kind} cell: result {i}")
+
+
+@pytest.mark.parametrize("module", ["lstm", "gru", "rnn", "lstm-cell", "linear"])
+@pytest.mark.parametrize("change", ["step", "load_state_dict"])
+def test_weights_changed_after_forward_make_backward_raise(module, change):
+    """An optimizer step (or load_state_dict) between a forward and its backward: the
+    backward would mix new weights with the old activations, so it raises, naming them."""
+    from lstmx.nn import Linear
+    from lstmx.optim import SGD
+    g = good_inputs()
+    if module == "linear":
+        m = Linear(I, H)
+        out = m(g["x"][0])
+    elif module == "lstm-cell":
+        m = lstmx.LSTMCell(I, H)
+        out = m(g["x"][0])[0]
+    else:
+        m = make_layer(module)
+        out = flat(forward(m, g["x"]))[0]
+    if change == "step":
+        for p in m.parameters():
+            p.grad[...] = 1.0
+        SGD(m.parameters(), lr=0.1).step()
+    else:
+        m.load_state_dict(m.state_dict())
+    with pytest.raises(RuntimeError, match="weight.* changed after the forward"):
+        if module in LAYERS:
+            backward(m, np.ones_like(out))
+        else:
+            m.backward(np.ones_like(out))

@@ -21,11 +21,14 @@ import numpy as np
 class Parameter:
     """A trainable array ``data`` with its accumulated gradient ``grad`` (same shape, dtype)."""
 
-    __slots__ = ("data", "grad", "_shape", "_dtype")
+    __slots__ = ("data", "grad", "version", "_shape", "_dtype")
 
     def __init__(self, data):
         self.data = np.ascontiguousarray(data)
         self.grad = np.zeros_like(self.data)
+        # counts lstmx's writes to ``data`` (optimizer steps, load_state_dict): a backward
+        # refuses to run through values that changed after its forward
+        self.version = 0
         self._shape, self._dtype = self.data.shape, self.data.dtype
 
     def check(self, name):
@@ -88,6 +91,22 @@ class Module:
         for mname, m in self._modules.items():
             yield from m.named_parameters(prefix + mname + ".")
 
+    def parameter_versions(self):
+        """``{name: version}`` of every parameter: kept by a training forward, compared by
+        its backward (``check_versions``)."""
+        return {name: p.version for name, p in self.named_parameters()}
+
+    def check_versions(self, kept):
+        """Raise RuntimeError naming the parameters whose values lstmx changed (an optimizer
+        step, load_state_dict) since the forward that kept ``kept``: the backward would
+        otherwise mix the new weights with the old forward's activations."""
+        changed = [name for name, version in self.parameter_versions().items()
+                   if kept.get(name) != version]
+        if changed:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward(): {', '.join(changed)} changed after the "
+                "forward (optimizer step or load_state_dict); run backward before the step")
+
     def check_parameters(self):
         """Check every parameter's array against its shape and dtype (``Parameter.check``):
         the layers do so before each call, so a replaced ``p.data`` is named in the error."""
@@ -142,9 +161,30 @@ class Module:
             staged.append((p, value))
         for p, value in staged:
             p.data[...] = value.astype(p.data.dtype, copy=False)
+            p.version += 1
 
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+class _KeptForBackward(list):
+    """A StackedModule's forwards kept for backward, each with its parameters' versions."""
+
+    def __init__(self, owner):
+        super().__init__()
+        self.owner, self.versions = owner, []
+
+    def append(self, entry):
+        super().append(entry)
+        self.versions.append(self.owner.parameter_versions())
+
+    def pop(self, *index):
+        self.versions.pop(*index)
+        return super().pop(*index)
+
+    def clear(self):
+        super().clear()
+        self.versions.clear()
 
 
 class StackedModule(Module):
@@ -153,7 +193,7 @@ class StackedModule(Module):
 
     def __init__(self):
         super().__init__()
-        self._stack = []
+        self._stack = _KeptForBackward(self)
 
     def _last(self):
         """The most recent forward kept for backward (popped once backward's checks pass)."""
@@ -162,6 +202,7 @@ class StackedModule(Module):
                 f"{type(self).__name__}.backward() needs a forward() in training mode first "
                 "(one backward per forward, most recent first)")
         self.check_parameters()
+        self.check_versions(self._stack.versions[-1])
         return self._stack[-1]
 
     def clear(self):

@@ -359,7 +359,8 @@ class _Recurrent(Module):
                 dirs.append((xd, ws, rec_mask))
             layers.append((mask, dirs))
             inp = outs[0] if D == 1 else np.ascontiguousarray(np.concatenate(outs, axis=2))
-        self._cache = (lengths, rev, layers, ext) if self.training else None
+        self._cache = (lengths, rev, layers, ext, self.parameter_versions()) \
+            if self.training else None
         # one layer and direction: a view with the leading axis, not a copy (np.stack)
         return inp, [np.stack(f) if len(f) > 1 else f[0][np.newaxis] for f in finals]
 
@@ -368,7 +369,8 @@ class _Recurrent(Module):
         if self._cache is None:
             raise RuntimeError("backward() needs a forward() in training mode first "
                                "(eval() forwards keep nothing for backward)")
-        lengths, rev, layers, ext = self._cache
+        lengths, rev, layers, ext, versions = self._cache
+        self.check_versions(versions)
         x0 = layers[0][1][0][0]
         T, B = x0.shape[0], x0.shape[1]
         D, R = self.num_directions, self.output_size

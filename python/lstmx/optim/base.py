@@ -116,6 +116,7 @@ class Optimizer:
         self.step_count += 1
         for i, p in enumerate(self.params):
             self._update(i, p, p.grad)
+            p.version += 1
 
     def _update(self, i, p, grad):
         raise NotImplementedError
