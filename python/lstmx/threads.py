@@ -35,7 +35,7 @@ import functools
 import math
 import operator
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 from threadpoolctl import threadpool_limits
 
@@ -113,12 +113,13 @@ def available_cpus(environ: Mapping[str, str] | None = None,
     return min(n, quota) if quota is not None else n
 
 
-def configure_openmp_waits(environ: dict[str, str] | None = None) -> str | None:
+def configure_openmp_waits(environ: MutableMapping[str, str] | None = None) -> str | None:
     """Before the OpenMP runtime loads: let its idle threads spin briefly, then sleep.
 
     Sets ``GOMP_SPINCOUNT`` unless the user set it or ``OMP_WAIT_POLICY``; returns the name
     set (to be removed again once the runtime has read it), or None."""
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        environ = os.environ
     if "GOMP_SPINCOUNT" in environ or "OMP_WAIT_POLICY" in environ:
         return None
     environ["GOMP_SPINCOUNT"] = str(OPENMP_SPIN_COUNT)

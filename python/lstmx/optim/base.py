@@ -84,8 +84,8 @@ class Optimizer:
     already incremented.
     """
 
-    hyper_names = ()
-    state_names = ()
+    hyper_names: tuple[str, ...] = ()
+    state_names: tuple[str, ...] = ()
 
     def __init__(self, params, lr):
         self.params = check_params(params)

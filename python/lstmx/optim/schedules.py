@@ -31,8 +31,8 @@ class _Schedule:
     """Shared parts: the optimizer, the step counter, (de)serialisation of hyper-parameters
     (``hyper_names``, validated by ``_validate``) and counters (``counter_names``)."""
 
-    hyper_names = ()
-    counter_names = ("last_step",)
+    hyper_names: tuple[str, ...] = ()
+    counter_names: tuple[str, ...] = ("last_step",)
 
     def __init__(self, optimizer, **hypers):
         if not isinstance(optimizer, Optimizer):

@@ -24,7 +24,7 @@ class Hypothesis(NamedTuple):
     score: float
     normalized: float
     ended: bool
-    attention: np.ndarray = None
+    attention: np.ndarray | None = None
 
 
 def _log_probs(logits, pad_id, sos_id):

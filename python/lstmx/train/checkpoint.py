@@ -45,7 +45,7 @@ import numpy as np
 try:
     import fcntl
 except ImportError:  # not POSIX
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 FORMAT = "lstmx-checkpoint"
 VERSION = 1
@@ -433,7 +433,7 @@ _MODEL_CLASSES = {
     "CharLM": ("lstmx.charlm.model", "CharLM"),
     "SequenceModel": ("lstmx.nn.sequence_model", "SequenceModel"),
 }
-_REGISTERED = {}
+_REGISTERED: dict[str, type] = {}
 
 
 def register_model_class(cls):

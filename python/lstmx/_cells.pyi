@@ -1,0 +1,19 @@
+"""Types of the single-step cells ``lstmx._cells`` (src/cells/_cells.pyx): the pointwise gate
+math of one step over (B, G·H) pre-activations, float32 or float64, C-contiguous."""
+
+from typing import Any
+
+from numpy.typing import NDArray
+
+Array = NDArray[Any]
+
+def lstm_step_forward(gx: Array, gh: Array, c: Array, training: bool, num_threads: int
+                      ) -> tuple[Array, Array, Array | None, Array | None]: ...
+def lstm_step_backward(dh: Array, dc: Array, c_prev: Array, act: Array, tanh_c: Array,
+                       num_threads: int) -> tuple[Array, Array]: ...
+def gru_step_forward(gx: Array, gh: Array, h: Array, training: bool, num_threads: int
+                     ) -> tuple[Array, Array | None, Array | None]: ...
+def gru_step_backward(dh: Array, h_prev: Array, act: Array, ghn: Array, num_threads: int
+                      ) -> tuple[Array, Array, Array]: ...
+def rnn_step_forward(gx: Array, gh: Array, relu: bool, num_threads: int) -> Array: ...
+def rnn_step_backward(dh: Array, h_new: Array, relu: bool, num_threads: int) -> Array: ...
