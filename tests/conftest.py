@@ -8,7 +8,7 @@ import pytest
 import lstmx
 from lstmx import _core
 
-# Relative-error bars of the kernel contract (ARCHITECTURE.md, "Checking").
+# Relative-error bars of the kernel contract: native against the NumPy reference.
 TOL = {np.float64: 1e-10, np.float32: 1e-4}
 
 
