@@ -115,8 +115,7 @@ def work_layer(kind, column, warmup, seconds):
 
 def work_seq2seq(column, warmup, seconds):
     lstmx, torch = setup_worker(column)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import bench_seq2seq as s2s
+    import bench_seq2seq as s2s  # beside this file, on sys.path
     import numpy as np
     from lstmx.seq2seq import Seq2Seq
     s2s.set_numpy_blas_threads(1)

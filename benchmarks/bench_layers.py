@@ -11,26 +11,13 @@ medians after a warm-up. A benchmark, not a test: it never fails on slow numbers
 """
 
 import argparse
-import os
 import statistics
-import sys
-import time
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # see bench_kernels.py
-
-import numpy as np  # noqa: E402
-
-import lstmx  # noqa: E402  (before torch: one OpenMP runtime, see bench_kernels.py)
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_kernels import SIZES, machine_info, write_json  # noqa: E402
-from lstmx.bench import lstmx_runner, torch_runner  # noqa: E402
-
-try:
-    import torch
-except ImportError:
-    torch = None
+# _common first: NumPy's thread timeout, lstmx before torch (see there)
+from _common import SIZES, lstmx, machine_info, torch, write_json
+import numpy as np  # noqa: I001
+from lstmx.bench import interleaved_times, lstmx_runner, torch_runner
 
 CONFIGS = {
     "plain": {},
@@ -80,16 +67,7 @@ def main(argv=None):
                        if mode == "fwdbwd" or "dropout" not in name}  # dropout is off in eval
             if torch is not None:
                 runners["torch"] = make_runner(None, x, dy, mode)
-            for run in runners.values():
-                run()
-            times = {name: [] for name in runners}
-            names = list(runners)
-            for r in range(args.repeats):
-                for name in names[r % len(names):] + names[:r % len(names)]:
-                    time.sleep(0.02)
-                    t0 = time.perf_counter()
-                    runners[name]()
-                    times[name].append(time.perf_counter() - t0)
+            times = interleaved_times(runners, args.repeats, warmup=1, pause=0.02)
             med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
             for name in runners:
                 if name == "torch":

@@ -14,25 +14,14 @@ A count above the cores is still run (and flagged): oversubscription is worth se
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # see bench_kernels.py
-
-import numpy as np  # noqa: E402
-
-import lstmx  # noqa: E402  (before torch: one OpenMP runtime, see bench_kernels.py)
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_kernels import (SIZES, available_cores, comma_list, machine_info, mode_flops,  # noqa: E402
-                           pyplot, save_figure, write_json)
-from lstmx.bench import lstmx_runner, median_times, torch_runner  # noqa: E402
-
-try:
-    import torch
-except ImportError:
-    torch = None
+# _common first: NumPy's thread timeout, lstmx before torch (see there)
+from _common import (SIZES, available_cores, comma_list, lstmx, machine_info, mode_flops,
+                     pyplot, save_figure, torch, write_json)
+import numpy as np  # noqa: I001
+from lstmx.bench import lstmx_runner, median_times, torch_runner
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "scaling.json"
 

@@ -48,14 +48,14 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # see bench_kernels.py
 import numpy as np  # noqa: E402
 
 import lstmx  # noqa: E402  (before torch: one OpenMP runtime, see bench_kernels.py)
+from lstmx.bench import interleaved_times  # noqa: E402
 from lstmx.data.batching import make_seq2seq_batch  # noqa: E402
 from lstmx.data.vocab import EOS_ID, PAD_ID, SOS_ID  # noqa: E402
 from lstmx.optim import Adam  # noqa: E402
 from lstmx.seq2seq import Seq2Seq, greedy_search  # noqa: E402
 from lstmx.train import CrossEntropyLoss  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_kernels import machine_info, set_numpy_blas_threads, write_json  # noqa: E402
+from _common import machine_info, set_numpy_blas_threads, write_json  # noqa: E402
 
 try:
     import torch
@@ -306,22 +306,16 @@ def check_agreement(model, twin, batch):
 
 
 def interleaved(runners, batches, work, amount, rounds, warmup):
-    """Per runner, ``amount(batch) / seconds`` of each timed ``work(runner, batch)`` call.
-
-    Each runner first makes ``warmup`` untimed calls; then ``rounds`` rounds, round r on
-    ``batches[r % len(batches)]``, each runner once per round in an order rotated by one."""
-    for runner in runners:
-        for i in range(warmup):
-            work(runner, batches[i % len(batches)])
-    rates = {runner.name: [] for runner in runners}
-    for r in range(rounds):
-        batch = batches[r % len(batches)]
-        k = r % len(runners)
-        for runner in runners[k:] + runners[:k]:
-            t0 = time.perf_counter()
-            work(runner, batch)
-            rates[runner.name].append(amount(batch) / (time.perf_counter() - t0))
-    return rates
+    """Per runner, ``amount(batch) / seconds`` of each timed ``work(runner, batch)`` call
+    (``lstmx.bench.interleaved_times``: ``warmup`` untimed calls, then ``rounds`` rounds in
+    a rotating order). Each runner walks the batches in the same order, so round r gives
+    every runner the same batch."""
+    def walk(runner):
+        i = iter(range(10**9))
+        return lambda: work(runner, batches[next(i) % len(batches)])
+    times = interleaved_times({r.name: walk(r) for r in runners}, rounds, warmup)
+    return {name: [amount(batches[(warmup + r) % len(batches)]) / t for r, t in enumerate(ts)]
+            for name, ts in times.items()}
 
 
 def summary(rates):

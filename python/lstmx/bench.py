@@ -1,5 +1,8 @@
 """``lstmx bench``: a quick side-by-side timing of the native layers against PyTorch's.
 
+Its timer (``interleaved_times``) and runners (``lstmx_runner``, ``torch_runner``) are public:
+the programs in ``benchmarks/`` use them as well.
+
 For the full benchmark (every size, the NumPy reference, JSON output) run
 ``benchmarks/bench_kernels.py`` from a source checkout; this command is the few-second check
 a user runs after ``pip install``: LSTM and GRU, forward and forward+backward, float32, one
@@ -30,21 +33,31 @@ def add_parser(subparsers):
     return p
 
 
-def median_times(fns, repeats, warmup=1):
-    """Median seconds of each callable in ``fns``, after ``warmup`` untimed calls of each:
-    ``repeats`` rounds of one call each, the order rotated by one every round."""
+def interleaved_times(fns, rounds, warmup=1, pause=0.0):
+    """Seconds of every timed call of each callable in ``fns`` (``{name: fn}``):
+    ``warmup`` untimed calls of each first, then ``rounds`` rounds of one call each, the order
+    rotated by one every round so that the machine's drift hits them all alike; ``pause``
+    seconds of sleep before each timed call. Returns ``{name: [seconds, one per round]}``.
+    The benchmarks in ``benchmarks/`` time with it too."""
     for f in fns.values():
         for _ in range(warmup):
             f()
     times = {k: [] for k in fns}
     names = list(fns)
-    for r in range(repeats):
+    for r in range(rounds):
         k = r % len(names)
         for name in names[k:] + names[:k]:
+            if pause:
+                time.sleep(pause)
             t0 = time.perf_counter()
             fns[name]()
             times[name].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return times
+
+
+def median_times(fns, repeats, warmup=1):
+    """Median seconds of each callable in ``fns`` (``interleaved_times``)."""
+    return {k: statistics.median(v) for k, v in interleaved_times(fns, repeats, warmup).items()}
 
 
 def lstmx_runner(layer, x, dy, training):
