@@ -3,13 +3,15 @@
     lstmx translate --demo                      train and evaluate the built-in en->fr demo
     lstmx translate --data FILE --minutes N     train on a Tatoeba/Anki file
     lstmx translate --checkpoint PATH "text"    translate with a saved model
+    lstmx translate --checkpoint PATH --input FILE --output FILE
     lstmx generate --demo                       character language model on Python's own docs
     lstmx generate --text FILE --minutes N      train a char model on a text file
     lstmx generate --checkpoint PATH --prime s  sample from a saved char model
+    lstmx bleu HYPOTHESES REFERENCES...         corpus BLEU of files, as sacreBLEU
     lstmx bench                                 time the kernels (and PyTorch, if installed)
 
 Each subcommand lives next to what it drives (``seq2seq/command.py``, ``charlm/command.py``,
-``bench.py``) as ``add_parser(subparsers)`` and ``run(args)``; this module only dispatches.
+``metrics/command.py``, ``bench.py``) as ``add_parser(subparsers)`` and ``run(args)``; this module only dispatches.
 """
 
 import argparse
@@ -19,12 +21,13 @@ import sys
 _COMMANDS = {
     "translate": "lstmx.seq2seq.command",
     "generate": "lstmx.charlm.command",
+    "bleu": "lstmx.metrics.command",
     "bench": "lstmx.bench",
 }
 
 DESCRIPTION = ("lstmx: LSTM, GRU and RNN layers with C++/OpenMP kernels. Train and use a "
-               "translator (translate), a character model (generate), or time the kernels "
-               "(bench). `lstmx COMMAND --help` describes each.")
+               "translator (translate), a character model (generate), score translations "
+               "(bleu), or time the kernels (bench). `lstmx COMMAND --help` describes each.")
 
 
 def main(argv=None):

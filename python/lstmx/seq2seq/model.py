@@ -21,6 +21,7 @@ import numpy as np
 from ..checks import check_float_dtype
 from ..data import tokenizers as _tokenizers
 from ..data.batching import pad_batch, seq2seq_batches
+from ..data.subwords import SubwordTokenizer
 from ..data.vocab import Vocab
 from ..nn.module import Module
 from ..optim import Adam
@@ -52,6 +53,8 @@ class Translation(NamedTuple):
 def _tokenizer_config(tok):
     if tok is None:
         return None
+    if isinstance(tok, SubwordTokenizer):
+        return tok.config()
     name = type(tok).__name__
     if getattr(_tokenizers, name, None) is not type(tok):
         raise TypeError(f"cannot save a {name}: only lstmx.data tokenizers are stored in a "
@@ -63,7 +66,12 @@ def _tokenizer_from_config(cfg):
     if cfg is None:
         return None
     cfg = dict(cfg)
-    return getattr(_tokenizers, cfg.pop("type"))(**cfg)
+    kind = cfg.pop("type")
+    if kind == "SubwordTokenizer":
+        return SubwordTokenizer.from_config(cfg)
+    if kind not in ("WordTokenizer", "CharTokenizer"):
+        raise ValueError(f"unknown tokenizer type {kind!r} in the model config")
+    return getattr(_tokenizers, kind)(**cfg)
 
 
 def _positive(value, name):
@@ -215,8 +223,10 @@ class Seq2Seq(Module):
         pairs = list(pairs)
         if not pairs:
             raise ValueError("from_pairs needs at least one (source, target) pair")
-        src_vocab = Vocab([src_tok.tokenize(s) for s, _ in pairs], min_freq, max_vocab)
-        tgt_vocab = Vocab([tgt_tok.tokenize(t) for _, t in pairs], min_freq, max_vocab)
+        src_vocab, tgt_vocab = (
+            tok.vocab() if isinstance(tok, SubwordTokenizer)  # every piece, no <unk>
+            else Vocab([tok.tokenize(p[side]) for p in pairs], min_freq, max_vocab)
+            for side, tok in ((0, src_tok), (1, tgt_tok)))
         return cls(len(src_vocab), len(tgt_vocab), embedding_dim, hidden_dim,
                    src_vocab=src_vocab, tgt_vocab=tgt_vocab, src_tokenizer=src_tok,
                    tgt_tokenizer=tgt_tok, **kwargs)
