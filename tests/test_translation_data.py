@@ -157,3 +157,44 @@ def test_bleu_command_refuses_mismatched_files(tmp_path, capsys):
         main(["bleu", str(tmp_path / "h.txt"), str(tmp_path / "r.txt")])
     assert stop.value.code == 2
     assert "lstmx bleu: error: " in capsys.readouterr().err
+
+
+def test_the_plain_encoder_decoder_trains_and_its_gradients_check(splits):
+    """attention_type=None (Sutskever et al., 2014): trains (the loss falls), translates,
+    saves and loads, and its backward matches finite differences in float64."""
+    from conftest import finite_difference
+    from lstmx.train import CrossEntropyLoss
+
+    pairs = splits[0][:400]
+    src = SubwordTokenizer.train([p[0] for p in pairs], 400)
+    tgt = SubwordTokenizer.train([p[1] for p in pairs], 400)
+    model = Seq2Seq.from_pairs(pairs, embedding_dim=16, hidden_dim=16, src_tokenizer=src,
+                               tgt_tokenizer=tgt, attention_type=None, seed=1)
+    assert model.decoder.attention is None
+    history = model.fit(pairs, pairs[:50], epochs=3, batch_size=32, lr=1e-2, progress=False)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert isinstance(model.translate("I am cold.", beam_size=3), str)
+    t = model.translate("I am cold.", beam_size=1, return_attention=True)
+    assert t.attention is None and isinstance(t.text, str)
+
+    small = Seq2Seq(12, 11, embedding_dim=3, hidden_dim=4, attention_type=None, seed=2,
+                    dtype=np.float64)
+    rng = np.random.default_rng(3)
+    src_ids = rng.integers(4, 12, (5, 2))
+    lengths = np.array([5, 3])
+    tgt_in = rng.integers(4, 11, (4, 2))
+    tgt_out = rng.integers(4, 11, (4, 2))
+    loss = CrossEntropyLoss()
+    small.train()
+
+    def value():
+        return loss.forward(small.forward(src_ids, lengths, tgt_in), tgt_out)
+    value()
+    small.backward(loss.backward())
+    for name, p in small.named_parameters():
+        if "embedding" in name:
+            continue
+        idx = [0, p.data.size // 2, p.data.size - 1]
+        want = finite_difference(value, p.data, flat_indices=idx)
+        np.testing.assert_allclose(p.grad.reshape(-1)[idx], want, rtol=1e-6, atol=1e-8,
+                                   err_msg=name)

@@ -69,8 +69,8 @@ def add_parser(subparsers):
                    help="subword pieces per language, learnt from the training text "
                         "(sentencepiece unigram, byte fallback)")
     p.add_argument("--attention", default="bahdanau",
-                   choices=["bahdanau", "luong-dot", "luong-general", "luong-concat"],
-                   help="attention score")
+                   choices=["bahdanau", "luong-dot", "luong-general", "luong-concat", "none"],
+                   help="attention score; none: the plain encoder-decoder (Sutskever et al.)")
     p.add_argument("--cell", default="lstm", choices=["lstm", "gru"], help="recurrent cell")
     p.add_argument("--embedding-dim", type=positive_int, default=DEMO["embedding_dim"],
                    help="embedding size")
@@ -179,7 +179,8 @@ def _train(args):
     model = Seq2Seq.from_pairs(
         train, embedding_dim=args.embedding_dim, hidden_dim=args.hidden_dim,
         src_tokenizer=src_tok, tgt_tokenizer=tgt_tok,
-        attention_type=args.attention, cell=args.cell, num_layers=args.num_layers,
+        attention_type=None if args.attention == "none" else args.attention,
+        cell=args.cell, num_layers=args.num_layers,
         dropout=args.dropout if args.dropout is not None else (0.0 if demo else 0.2),
         seed=args.seed)
     n_params = sum(p.data.size for p in model.parameters())
@@ -241,6 +242,8 @@ def _report_training(history, epochs):
 
 def _heatmap(model, sentence, path, beam_size):
     from ..viz.attention import plot_attention
+    if model.attention_type is None:
+        return
     t = model.translate(sentence, beam_size=beam_size, return_attention=True)
     try:
         plot_attention(t.source_tokens, t.tokens, t.attention, path,

@@ -76,24 +76,29 @@ class Decoder(Module):
         self.cell = check_cell(cell)
         self.dtype = check_float_dtype(dtype)
         self.attention_type = attention_type
-        self.luong = attention_type.startswith("luong")
+        # None: the plain encoder-decoder (Sutskever et al., 2014): the source reaches the
+        # decoder only through its initial state, and the output reads the top cell's h
+        self.luong = attention_type is not None and attention_type.startswith("luong")
         self.vocab_size, self.embedding_dim = int(vocab_size), int(embedding_dim)
         self.hidden_dim, self.memory_dim = H, K = int(hidden_dim), int(memory_dim)
         self.num_layers = int(num_layers)
         seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(8)]
         self.embedding = Embedding(vocab_size, embedding_dim, padding_idx=padding_idx,
                                    dtype=self.dtype, seed=seeds[0])
-        self.attention = make_attention(attention_type, H, K, dtype=self.dtype, seed=seeds[1])
+        self.attention = None if attention_type is None else \
+            make_attention(attention_type, H, K, dtype=self.dtype, seed=seeds[1])
         cell_type = LSTMCell if cell == "lstm" else GRUCell
         cell_rng = np.random.SeedSequence(seeds[2]).spawn(self.num_layers)
-        first_in = self.embedding_dim + (H if self.luong else K)
+        first_in = self.embedding_dim + (
+            0 if self.attention is None else H if self.luong else K)
         for l in range(self.num_layers):
             layer = cell_type(first_in if l == 0 else H, H, dtype=self.dtype,
                               seed=int(cell_rng[l].generate_state(1)[0]))
             if cell == "lstm":
                 layer.bias_ih.data[H:2 * H] += 1.0  # forget-gate bias 1: remember by default
             setattr(self, f"cell{l}", layer)
-        self.combine = Linear(H + K, H, dtype=self.dtype, seed=seeds[3])
+        self.combine = None if self.attention is None else \
+            Linear(H + K, H, dtype=self.dtype, seed=seeds[3])
         self.out = Linear(H, vocab_size, dtype=self.dtype, seed=seeds[4])
         self.embedding_dropout = Dropout(dropout, seed=seeds[5])
         self.output_dropout = Dropout(dropout, seed=seeds[6])
@@ -109,7 +114,9 @@ class Decoder(Module):
 
     def start(self, memory, lengths, init):
         """Attend over ``memory (S, B, K)`` from now on; the initial DecoderState."""
-        self.attention.set_memory(memory, lengths)
+        self._memory_shape = memory.shape
+        if self.attention is not None:
+            self.attention.set_memory(memory, lengths)
         h0, c0 = init
         B = memory.shape[1]
         feed = np.zeros((B, self.hidden_dim), self.dtype) if self.luong else None
@@ -120,7 +127,9 @@ class Decoder(Module):
         """One step from embedded tokens ``e (B, E)``: (h̃ (B, H), attention (B, S));
         ``state`` is updated in place."""
         h, c = state.h, state.c
-        if self.luong:
+        if self.attention is None:
+            x = e
+        elif self.luong:
             x = np.concatenate([e, state.feed], axis=1)
         else:
             context, weights = self.attention(h[-1])
@@ -131,6 +140,8 @@ class Decoder(Module):
             else:
                 h[l], c[l] = cell(x, (h[l], c[l]))
             x = h[l]
+        if self.attention is None:
+            return h[-1], None
         if self.luong:
             context, weights = self.attention(h[-1])
         tilde = np.tanh(self.combine(np.concatenate([h[-1], context], axis=1)))
@@ -158,6 +169,9 @@ class Decoder(Module):
             raise ValueError(f"tgt_in must be an integer array (T, B), got {tgt_in.dtype} "
                              f"{tgt_in.shape}")
         T, B = tgt_in.shape
+        if return_attention and self.attention is None:
+            raise ValueError("a decoder without attention (attention_type=None) has no "
+                             "attention weights to return")
         if memory.ndim != 3 or memory.shape[1] != B:
             raise ValueError(f"memory must be (S, B={B}, K), got {memory.shape}")
         state = self.start(memory, lengths, init)
@@ -198,13 +212,17 @@ class Decoder(Module):
         dc = None if self.cell == "gru" else [zeros] * L
         dfeed = zeros
         demb = np.empty((T, B, E), self.dtype) if forced else None
+        plain = self.attention is None
         for t in reversed(range(T)):
-            dtilde = dtildes[t] + dfeed if self.luong else dtildes[t]
-            dcomb = self.combine.backward(dtilde * (1.0 - tildes[t] * tildes[t]))
-            ds, dcontext = dcomb[:, :H], np.ascontiguousarray(dcomb[:, H:])
-            if self.luong:
-                ds = ds + self.attention.backward(dcontext)
-            dh[-1] = dh[-1] + ds
+            if plain:  # the output read h itself
+                dh[-1] = dh[-1] + dtildes[t]
+            else:
+                dtilde = dtildes[t] + dfeed if self.luong else dtildes[t]
+                dcomb = self.combine.backward(dtilde * (1.0 - tildes[t] * tildes[t]))
+                ds, dcontext = dcomb[:, :H], np.ascontiguousarray(dcomb[:, H:])
+                if self.luong:
+                    ds = ds + self.attention.backward(dcontext)
+                dh[-1] = dh[-1] + ds
             for l in reversed(range(L)):
                 if dc is None:
                     dx, dh[l] = cells[l].backward(dh[l])
@@ -213,7 +231,9 @@ class Decoder(Module):
                 if l > 0:
                     dh[l - 1] = dh[l - 1] + dx
             de = dx[:, :E]
-            if self.luong:
+            if plain:
+                pass
+            elif self.luong:
                 dfeed = dx[:, E:]
             else:
                 dquery = self.attention.backward(np.ascontiguousarray(dcontext + dx[:, E:]))
@@ -224,7 +244,8 @@ class Decoder(Module):
                 self.embedding.backward(self.embedding_dropout.backward(np.ascontiguousarray(de)))
         if forced:
             self.embedding.backward(self.embedding_dropout.backward(demb))
-        dmemory = self.attention.memory_backward()
+        dmemory = np.zeros(self._memory_shape, self.dtype) if plain else \
+            self.attention.memory_backward()
         return dmemory, (np.stack(dh), None if dc is None else np.stack(dc))
 
     def clear(self):
@@ -232,4 +253,5 @@ class Decoder(Module):
         self._cache = None
         for m in (self.embedding, self.combine, self.out, self.embedding_dropout,
                   self.output_dropout, self.attention, *self.cells):
-            m.clear()
+            if m is not None:
+                m.clear()

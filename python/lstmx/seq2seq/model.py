@@ -99,7 +99,9 @@ class Seq2Seq(Module):
     Args:
         vocab_size_src, vocab_size_tgt: vocabulary sizes (ids 0..3 are <pad> <sos> <eos> <unk>).
         embedding_dim (E), hidden_dim (H: the encoder's, per direction).
-        attention_type: "bahdanau", "luong-dot", "luong-general" or "luong-concat".
+        attention_type: "bahdanau", "luong-dot", "luong-general" or "luong-concat"; None is
+            the plain encoder-decoder of Sutskever et al. (2014), the source reaching the
+            decoder only through its initial state.
         cell: "lstm" or "gru". num_layers (L): encoder and decoder depth.
         bidirectional_encoder: D = 2 encoder directions; the decoder is D*H wide.
         dropout: embeddings, between encoder layers, before the output projection.
@@ -131,9 +133,9 @@ class Seq2Seq(Module):
                  teacher_forcing=1.0, src_vocab=None, tgt_vocab=None, src_tokenizer=None,
                  tgt_tokenizer=None, max_source_len=200):
         super().__init__()
-        if attention_type not in ATTENTION_TYPES:
-            raise ValueError(f"attention_type must be one of {', '.join(ATTENTION_TYPES)}; "
-                             f"got {attention_type!r}")
+        if attention_type is not None and attention_type not in ATTENTION_TYPES:
+            raise ValueError(f"attention_type must be one of {', '.join(ATTENTION_TYPES)}, "
+                             f"or None for the plain encoder-decoder; got {attention_type!r}")
         check_cell(cell)
         sizes = {name: _positive(v, name) for name, v in (
             ("vocab_size_src", vocab_size_src), ("vocab_size_tgt", vocab_size_tgt),
@@ -328,6 +330,7 @@ class Seq2Seq(Module):
 
     def _search(self, id_lists, beam_size, max_len, length_penalty, return_attention):
         src, lengths = pad_batch(id_lists, self.src_vocab.pad_id)
+        return_attention = return_attention and self.attention_type is not None
         limits = 2 * lengths + 10 if max_len is None else np.full(len(lengths), int(max_len))
         v = self.tgt_vocab
         if beam_size == 1:
