@@ -39,7 +39,7 @@ try:
     import torch
 except ImportError:
     raise SystemExit("this example compares lstmx with PyTorch, which is not installed: "
-                     "pip install torch --index-url https://download.pytorch.org/whl/cpu")
+                     'pip install "torch==2.13.0" (the CPU build lstmx is tested with)')
 
 
 def keras_or_none():

@@ -46,9 +46,8 @@ def _import_torch():
         import torch
     except ImportError as err:
         raise ImportError(
-            "lstmx.interop needs PyTorch, which is not installed; install the CPU build with "
-            "`pip install torch --index-url https://download.pytorch.org/whl/cpu` "
-            "(or `pip install lstmx[torch]`)") from err
+            "lstmx.interop needs PyTorch, which is not installed; install the CPU build "
+            "lstmx is tested with: `pip install \"lstmx[torch]\"` (torch==2.13.0)") from err
     return torch
 
 
