@@ -7,6 +7,8 @@ native GEMM of the sequence kernels (AVX-512 where the CPU has it), on the same 
 team, with the GIL released. Same results as ``@`` to float rounding.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 from . import _core
@@ -14,7 +16,8 @@ from . import _core
 _NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def mm(a, b, *, ta=False, tb=False, out=None, beta=0.0):
+def mm(a: np.ndarray, b: np.ndarray, *, ta: bool = False, tb: bool = False,
+       out: np.ndarray | None = None, beta: float = 0.0) -> np.ndarray:
     """``op(a) @ op(b)`` for 2-D arrays, ``op(x) = x.T`` when its flag is set.
 
     With ``out`` (C-contiguous, shape (m, n), a's dtype) the result is written there as
@@ -30,7 +33,7 @@ def mm(a, b, *, ta=False, tb=False, out=None, beta=0.0):
     return out
 
 
-def linear(x, weight, bias=None):
+def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
     """``x @ weight.T (+ bias)`` over all leading axes of x: (..., in) -> (..., out)."""
     y = mm(x.reshape(-1, x.shape[-1]), weight, tb=True)
     if bias is not None:

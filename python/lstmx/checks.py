@@ -6,10 +6,17 @@ Arrays of the wrong dtype are refused, never cast: a float64 batch fed to a floa
 layer is a TypeError that says so.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 
-def check_array(value, name, dtype, shape, describe):
+def check_array(value: Any, name: str, dtype: DTypeLike, shape: Sequence[int | None],
+                describe: str) -> np.ndarray:
     """Return ``value`` as a C-contiguous array of ``dtype`` and ``shape``.
 
     ``shape`` is a tuple whose entries are ints or None (any size); ``describe`` is the
@@ -29,7 +36,7 @@ def check_array(value, name, dtype, shape, describe):
     return np.ascontiguousarray(value)
 
 
-def check_lengths(lengths, batch, steps):
+def check_lengths(lengths: ArrayLike | None, batch: int, steps: int) -> np.ndarray | None:
     """Return ``lengths`` as an int64 array (B,) with every value in [1, T], or None."""
     if lengths is None:
         return None
@@ -47,7 +54,7 @@ def check_lengths(lengths, batch, steps):
     return arr
 
 
-def check_float_dtype(dtype):
+def check_float_dtype(dtype: DTypeLike) -> np.dtype[Any]:
     """The layer dtype as np.dtype: float32 or float64."""
     dt = np.dtype(dtype)
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):

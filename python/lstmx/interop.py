@@ -31,6 +31,10 @@ Example::
     LSTM(8, 16, num_layers=2, batch_first=True)
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 from .nn.cells import GRUCell, LSTMCell, RNNCell
@@ -38,6 +42,9 @@ from .nn.layers import Embedding, Linear
 from .nn.recurrent import GRU, LSTM, RNN
 
 __all__ = ["from_torch", "to_torch"]
+
+# the lstmx layers that have a PyTorch counterpart
+Layer = LSTM | GRU | RNN | LSTMCell | GRUCell | RNNCell | Linear | Embedding
 
 
 def _import_torch():
@@ -55,7 +62,7 @@ def _import_torch():
 _RECURRENT = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
               "bidirectional")
 _CELL = ("input_size", "hidden_size", "bias")
-_KINDS = {
+_KINDS: dict[str, tuple[type[Layer], tuple[str, ...]]] = {
     "LSTM": (LSTM, _RECURRENT + ("proj_size",)),
     "GRU": (GRU, _RECURRENT),
     "RNN": (RNN, _RECURRENT + ("nonlinearity",)),
@@ -93,7 +100,7 @@ def _config(obj, names, kind):
     return cfg
 
 
-def from_torch(module):
+def from_torch(module: Any) -> Layer:
     """An lstmx layer with ``module``'s configuration and a copy of its weights.
 
     Args:
@@ -117,7 +124,7 @@ def from_torch(module):
     return layer
 
 
-def to_torch(layer):
+def to_torch(layer: Layer) -> Any:
     """A ``torch.nn`` module with ``layer``'s configuration and a copy of its weights.
 
     Args:

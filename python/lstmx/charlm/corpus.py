@@ -5,6 +5,8 @@ that has Python. The text depends on the Python version (docstrings change betwe
 releases), not on anything installed beside it.
 """
 
+from __future__ import annotations
+
 import importlib
 import inspect
 import warnings
@@ -42,7 +44,7 @@ def _docs(obj, seen):
                 yield doc
 
 
-def stdlib_docstrings(max_chars=None):
+def stdlib_docstrings(max_chars: int | None = None) -> str:
     """The docstrings of ``MODULES`` and their public classes, functions and methods,
     separated by blank lines (str). ``max_chars``: cut the text there (None: all).
 
@@ -52,7 +54,8 @@ def stdlib_docstrings(max_chars=None):
         >>> len(text) > 100_000
         True
     """
-    seen, parts = set(), []
+    seen: set[str] = set()
+    parts: list[str] = []
     with warnings.catch_warnings():  # reading deprecated members' docs warns; not our concern
         warnings.simplefilter("ignore", DeprecationWarning)
         for name in MODULES:

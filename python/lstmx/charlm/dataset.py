@@ -14,9 +14,13 @@ state starts from zeros::
     targets   the next character of each input (row 0, window 0: bcde)
 """
 
+from __future__ import annotations
+
 from collections import namedtuple
+from collections.abc import Iterator
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 Window = namedtuple("Window", ["ids", "targets", "reset"])
 Window.__doc__ = """One truncated-BPTT window: ``ids`` and ``targets`` int64 ``(T, B)`` (targets are
@@ -46,7 +50,7 @@ class BPTTBatches:
         (array([0, 1, 2, 3]), array([1, 2, 3, 4]), True)
     """
 
-    def __init__(self, ids, batch_size, seq_len, offset=0):
+    def __init__(self, ids: ArrayLike, batch_size: int, seq_len: int, offset: int = 0) -> None:
         ids = np.asarray(ids)
         if ids.ndim != 1 or ids.dtype.kind not in "iu":
             raise TypeError(f"ids must be a 1-D integer array, got {ids.dtype} "
@@ -70,14 +74,14 @@ class BPTTBatches:
         self.seq_len = int(seq_len)
 
     @property
-    def num_tokens(self):
+    def num_tokens(self) -> int:
         """Predicted characters per pass: ``n · B``."""
         return self.inputs.size
 
-    def __len__(self):
+    def __len__(self) -> int:
         return -(-self.inputs.shape[0] // self.seq_len)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Window]:
         T = self.seq_len
         for start in range(0, self.inputs.shape[0], T):
             yield Window(self.inputs[start:start + T], self.targets[start:start + T], start == 0)

@@ -9,13 +9,18 @@ compressors reach about 2 bits per character, good character models 1.2–1.5. T
 are ``lstmx.metrics.bits_per_char`` and ``lstmx.metrics.perplexity``.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
 from .. import metrics
 from ..train.losses import CrossEntropyLoss
 
 __all__ = ["mean_nll", "evaluate", "bpc_metric"]
 
 
-def mean_nll(model, batches):
+def mean_nll(model: Any, batches: Iterable[Any]) -> float:
     """Mean negative log-likelihood in nats per predicted character over ``batches``
     (model in eval mode during the pass, its previous mode restored after)."""
     was_training = model.training
@@ -34,12 +39,12 @@ def mean_nll(model, batches):
     return total / count
 
 
-def evaluate(model, batches):
+def evaluate(model: Any, batches: Iterable[Any]) -> dict[str, float]:
     """``{"nll": nats/char, "bpc": bits/char, "perplexity": per char}`` over ``batches``."""
     nll = mean_nll(model, batches)
     return {"nll": nll, "bpc": metrics.bits_per_char(nll), "perplexity": metrics.perplexity(nll)}
 
 
-def bpc_metric(model, batches):
+def bpc_metric(model: Any, batches: Iterable[Any]) -> float:
     """Bits per character over ``batches``: a Trainer metric (``fn(model, batches)``)."""
     return metrics.bits_per_char(mean_nll(model, batches))

@@ -9,12 +9,19 @@ state enters as a constant, so no gradient reaches earlier windows). Validation 
 their own state, so validating between training windows does not disturb the training stream.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from ..heap import keep_freed_memory
 from ..nn.layers import Embedding, Linear
 from ..nn.module import Module
 from ..nn.recurrent import GRU, LSTM, RNN
+from .dataset import Window
 from .vocab import CharVocab
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
@@ -45,8 +52,9 @@ class CharLM(Module):
         (2, 1, 9)
     """
 
-    def __init__(self, vocab, cell="lstm", embed_dim=32, hidden_size=128, num_layers=1,
-                 dropout=0.0, dtype=np.float32, seed=0):
+    def __init__(self, vocab: CharVocab | str, cell: str = "lstm", embed_dim: int = 32,
+                 hidden_size: int = 128, num_layers: int = 1, dropout: float = 0.0,
+                 dtype: DTypeLike = np.float32, seed: int | None = 0) -> None:
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
@@ -54,7 +62,8 @@ class CharLM(Module):
         V = len(self.vocab)
         self.cell = cell
         self.dtype = np.dtype(dtype)
-        rnn_args = dict(num_layers=num_layers, dropout=dropout, dtype=dtype, seed=seed)
+        rnn_args: dict[str, Any] = dict(num_layers=num_layers, dropout=dropout, dtype=dtype,
+                                        seed=seed)
         if cell == "lstm":
             rnn_args["forget_bias"] = 1.0
         self.embed = Embedding(V, embed_dim, dtype=dtype, seed=seed)
@@ -63,20 +72,21 @@ class CharLM(Module):
         self.config = {"chars": self.vocab.chars, "cell": cell, "embed_dim": int(embed_dim),
                        "hidden_size": int(hidden_size), "num_layers": int(num_layers),
                        "dropout": float(dropout), "dtype": self.dtype.name, "seed": seed}
-        self._carried = {True: None, False: None}  # last window's final state, per mode
+        # last window's final state, per mode
+        self._carried: dict[bool, Any] = {True: None, False: None}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Mapping[str, Any]) -> CharLM:
         """Rebuild a CharLM from its ``config`` (as saved in a checkpoint)."""
         config = dict(config)
         return cls(CharVocab(config.pop("chars")), **config)
 
-    def forward(self, ids, state=None):
+    def forward(self, ids: ArrayLike, state: Any = None) -> tuple[np.ndarray, Any]:
         x = self.embed(ids)
         y, state = self.rnn(x, state)
         return self.out(y), state
 
-    def backward(self, dlogits):
+    def backward(self, dlogits: np.ndarray) -> None:
         dy = self.out.backward(dlogits)
         dx, _ = self.rnn.backward(dy)
         self.embed.backward(dx)
@@ -91,7 +101,7 @@ class CharLM(Module):
         logits, self._carried[self.training] = self.forward(ids, state)
         return logits, targets
 
-    def train_step(self, window, loss):
+    def train_step(self, window: Window, loss: Any) -> tuple[float, int]:
         """Forward one window from the carried state, the loss, backward within the window;
         returns ``(mean loss, predicted characters)`` (Trainer protocol)."""
         keep_freed_memory()  # every step allocates the same large arrays (lstmx.heap)
@@ -100,7 +110,7 @@ class CharLM(Module):
         self.backward(loss.backward())
         return value, targets.size
 
-    def eval_step(self, window, loss):
+    def eval_step(self, window: Window, loss: Any) -> tuple[float, int]:
         """``train_step`` without backward, for validation (model in eval mode)."""
         logits, targets = self._window(window)
         return loss.forward(logits, targets), targets.size

@@ -12,17 +12,26 @@ a choice::
 The unknown-character id is never produced.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..nn.cells import GRUCell, LSTMCell, RNNCell
+from ..nn.recurrent import GRU, LSTM, RNN
 from ..threads import one_numpy_blas_thread
+
+if TYPE_CHECKING:
+    from .model import CharLM
 
 __all__ = ["sample", "step_cells", "choose"]
 
 _CELL_CLASSES = {"lstm": LSTMCell, "gru": GRUCell, "rnn": RNNCell}
 
 
-def step_cells(rnn):
+def step_cells(rnn: LSTM | GRU | RNN) -> list[LSTMCell | GRUCell | RNNCell]:
     """Single-step cells (eval mode) holding the weights of each layer of ``rnn``.
 
     Args:
@@ -40,7 +49,8 @@ def step_cells(rnn):
     cells = []
     for k in range(rnn.num_layers):
         width = rnn.input_size if k == 0 else rnn.hidden_size
-        extra = {"nonlinearity": rnn.nonlinearity} if kind == "rnn" else {}
+        extra = ({"nonlinearity": rnn.nonlinearity}  # type: ignore[union-attr]  # RNN only
+                 if kind == "rnn" else {})
         cell = _CELL_CLASSES[kind](width, rnn.hidden_size, bias=rnn.bias, dtype=rnn.dtype,
                                    **extra)
         names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if rnn.bias else [])
@@ -49,7 +59,8 @@ def step_cells(rnn):
     return cells
 
 
-def choose(logits, temperature, top_k, rng, banned=None):
+def choose(logits: ArrayLike, temperature: float, top_k: int | None, rng: np.random.Generator,
+           banned: int | None = None) -> int:
     """The index chosen from ``logits`` (V,) by the rule in the module docstring.
 
     ``banned``: an index never chosen (the unknown id). ``rng``: a numpy Generator (one
@@ -72,7 +83,8 @@ def choose(logits, temperature, top_k, rng, banned=None):
 
 
 @one_numpy_blas_thread
-def sample(model, length=200, prime="", temperature=1.0, top_k=None, seed=None):
+def sample(model: CharLM, length: int = 200, prime: str = "", temperature: float = 1.0,
+           top_k: int | None = None, seed: int | None = None) -> str:
     """Generate ``length`` characters after ``prime`` with ``model`` (a ``CharLM``).
 
     Args:
@@ -111,6 +123,7 @@ def sample(model, length=200, prime="", temperature=1.0, top_k=None, seed=None):
     cells = step_cells(model.rnn)
     table = model.embed.weight.data
     w_out = model.out.weight.data
+    assert model.out.bias is not None  # CharLM's read-out always has a bias
     b_out = model.out.bias.data
     states = [None] * len(cells)
 

@@ -9,8 +9,12 @@ long before the time is up), and the model ends with the parameters of its best 
 best epoch; ``lstmx.train.load_model`` turns it back into the CharLM.
 """
 
+from __future__ import annotations
+
 import math
+import os
 import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,10 +25,13 @@ from ..train.trainer import EarlyStopping, Trainer
 from .dataset import BPTTBatches
 from .evaluate import bpc_metric
 
+if TYPE_CHECKING:
+    from .model import CharLM
+
 __all__ = ["split_ids", "train_for", "uniform_bpc"]
 
 
-def split_ids(ids, val_fraction):
+def split_ids(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """(train ids, validation ids): the last ``val_fraction`` of the stream held out."""
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
@@ -32,9 +39,11 @@ def split_ids(ids, val_fraction):
     return ids[:cut], ids[cut:]
 
 
-def train_for(model, train_ids, val_ids, seconds, batch_size=32, seq_len=100, lr=2e-3,
-              clip_norm=5.0, patience=3, checkpoint_path=None, seed=0, progress=True,
-              epochs=None):
+def train_for(model: CharLM, train_ids: np.ndarray, val_ids: np.ndarray, seconds: float,
+              batch_size: int = 32, seq_len: int = 100, lr: float = 2e-3,
+              clip_norm: float | None = 5.0, patience: int = 3,
+              checkpoint_path: str | os.PathLike[str] | None = None, seed: int | None = 0,
+              progress: bool = True, epochs: int | None = None) -> Trainer:
     """Train ``model`` (a ``CharLM``) with Adam for ``epochs`` epochs (None: no limit), or
     until ``seconds`` of wall-clock time have passed. With ``epochs`` and a seed the result
     is reproducible when the time does not run out first; the history record of an epoch the
@@ -66,8 +75,9 @@ def train_for(model, train_ids, val_ids, seconds, batch_size=32, seq_len=100, lr
                       clip_norm=clip_norm, metrics={"bpc": bpc_metric},
                       early_stopping=EarlyStopping("val_loss", patience=patience),
                       checkpoint_path=checkpoint_path, seed=seed, progress=progress)
+    assert trainer.early_stopping is not None  # given just above
     rng = np.random.default_rng(seed)
-    offsets = []
+    offsets: list[int] = []
     # an offset skips characters at the start; keep at least one step per row after it
     max_offset = min(seq_len, len(train_ids) - batch_size)
     deadline = time.perf_counter() + seconds
@@ -79,8 +89,8 @@ def train_for(model, train_ids, val_ids, seconds, batch_size=32, seq_len=100, lr
                                                offsets[epoch]), deadline))
         return timed[-1]
 
-    timed = []
-    best_state = None
+    timed: list[UntilDeadline] = []
+    best_state: Any = None
     while (time.perf_counter() < deadline and not trainer.stopped_early
            and (epochs is None or trainer.epoch < epochs)):
         trainer.fit(epoch_windows, val, epochs=trainer.epoch + 1)
@@ -95,7 +105,7 @@ def train_for(model, train_ids, val_ids, seconds, batch_size=32, seq_len=100, lr
     return trainer
 
 
-def uniform_bpc(vocab_size):
+def uniform_bpc(vocab_size: int) -> float:
     """Bits per character of a model that guesses uniformly among ``vocab_size``: the
     score to beat."""
     return math.log2(vocab_size)

@@ -6,9 +6,12 @@ one endless stream of characters. ``CharVocab`` keeps only what such a model nee
 any character it has not seen, then the known characters in code-point order.
 """
 
+from __future__ import annotations
+
 import unicodedata
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 UNKNOWN = "\ufffd"  # decode() writes the Unicode replacement character for id 0
 
@@ -32,7 +35,7 @@ class CharVocab:
 
     unknown_id = 0
 
-    def __init__(self, chars):
+    def __init__(self, chars: str) -> None:
         if not isinstance(chars, str):
             raise TypeError(f"chars must be a str of distinct characters, got "
                             f"{type(chars).__name__}")
@@ -46,28 +49,28 @@ class CharVocab:
         self._table = np.array([UNKNOWN] + list(self.chars))
 
     @classmethod
-    def from_text(cls, text):
+    def from_text(cls, text: str) -> CharVocab:
         """The vocabulary of every distinct character of ``text`` (after NFC)."""
         text = _normalize(text)
         if not text:
             raise ValueError("text is empty: a character vocabulary needs some text")
         return cls("".join(set(text)))
 
-    def __len__(self):
+    def __len__(self) -> int:
         """Number of ids, the unknown one included: ``len(chars) + 1``."""
         return len(self.chars) + 1
 
     def __repr__(self):
         return f"CharVocab({len(self.chars)} characters + unknown)"
 
-    def encode(self, text):
+    def encode(self, text: str) -> np.ndarray:
         """``text`` (str) -> ids, int64 array (len(text),); unseen characters get id 0."""
         codes = np.frombuffer(_normalize(text).encode("utf-32-le"), dtype=np.uint32)
         pos = np.searchsorted(self._codes, codes)
         pos = np.minimum(pos, len(self._codes) - 1)
         return np.where(self._codes[pos] == codes, pos + 1, 0).astype(np.int64)
 
-    def decode(self, ids):
+    def decode(self, ids: ArrayLike) -> str:
         """Ids (any integer sequence) -> str; id 0 becomes U+FFFD."""
         ids = np.asarray(ids)
         if ids.size and (ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= len(self)):

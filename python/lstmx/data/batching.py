@@ -18,14 +18,19 @@ tuple ``((src, src_lengths, tgt_in), tgt_out, tgt_mask)`` of the Trainer's batch
 For a fresh order every epoch pass ``lambda epoch: seq2seq_batches(pairs, 64, seed=epoch)``.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .vocab import EOS_ID, PAD_ID, SOS_ID
 
 
-def pad_batch(seqs, pad_id=PAD_ID):
+def pad_batch(seqs: Iterable[Sequence[int]], pad_id: int = PAD_ID
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Sequences of ids -> ``(ids (T, B) int64, lengths (B,) int64)``, T = longest length.
 
     Every sequence must hold at least one id (recurrent layers need a first step).
@@ -43,7 +48,7 @@ def pad_batch(seqs, pad_id=PAD_ID):
     return ids, lengths
 
 
-def lengths_to_mask(lengths, max_len=None):
+def lengths_to_mask(lengths: ArrayLike, max_len: int | None = None) -> np.ndarray:
     """``lengths`` (B,) -> mask (T, B) bool, True at the valid steps t < lengths[b].
 
     T is ``max_len`` or, when None, the longest length.
@@ -58,7 +63,9 @@ def lengths_to_mask(lengths, max_len=None):
     return np.arange(steps)[:, None] < lengths[None, :]
 
 
-def bucket_batches(lengths, batch_size, seed=0, shuffle=True, pool_factor=50, drop_last=False):
+def bucket_batches(lengths: ArrayLike, batch_size: int, seed: int | None = 0,
+                   shuffle: bool = True, pool_factor: int = 50,
+                   drop_last: bool = False) -> list[np.ndarray]:
     """Indices of examples grouped into batches of similar length: a list of int64 arrays.
 
     ``lengths`` (N,): a sort key per example (usually its length). With ``shuffle`` the
@@ -77,7 +84,7 @@ def bucket_batches(lengths, batch_size, seed=0, shuffle=True, pool_factor=50, dr
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
     pool = batch_size * pool_factor
-    batches = []
+    batches: list[np.ndarray] = []
     for p in range(0, len(order), pool):
         chunk = order[p:p + pool]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
@@ -102,42 +109,44 @@ class Seq2SeqBatch(NamedTuple):
     mask: np.ndarray
 
     @property
-    def src(self):
+    def src(self) -> np.ndarray:
         """Source ids (S, B) int64."""
         return self.inputs[0]
 
     @property
-    def src_lengths(self):
+    def src_lengths(self) -> np.ndarray:
         """Source lengths (B,) int64."""
         return self.inputs[1]
 
     @property
-    def tgt_in(self):
+    def tgt_in(self) -> np.ndarray:
         """Decoder inputs ``<sos> y`` (T, B) int64."""
         return self.inputs[2]
 
     @property
-    def tgt_out(self):
+    def tgt_out(self) -> np.ndarray:
         """Decoder targets ``y <eos>`` (T, B) int64."""
         return self.targets
 
     @property
-    def tgt_mask(self):
+    def tgt_mask(self) -> np.ndarray:
         """Valid target steps (T, B) bool."""
         return self.mask
 
     @property
-    def tgt_lengths(self):
+    def tgt_lengths(self) -> np.ndarray:
         """Target lengths ``len(y) + 1`` (B,) int64."""
         return self.mask.sum(axis=0)
 
     @property
-    def num_tokens(self):
+    def num_tokens(self) -> int:
         """Number of real target tokens (``<eos>`` included)."""
         return int(self.mask.sum())
 
 
-def make_seq2seq_batch(src_seqs, tgt_seqs, pad_id=PAD_ID, sos_id=SOS_ID, eos_id=EOS_ID):
+def make_seq2seq_batch(src_seqs: Iterable[Sequence[int]], tgt_seqs: Iterable[Sequence[int]],
+                       pad_id: int = PAD_ID, sos_id: int = SOS_ID,
+                       eos_id: int = EOS_ID) -> Seq2SeqBatch:
     """Source and target id sequences (without specials) -> ``Seq2SeqBatch``."""
     src_seqs, tgt_seqs = list(src_seqs), list(tgt_seqs)
     if len(src_seqs) != len(tgt_seqs):
@@ -148,8 +157,10 @@ def make_seq2seq_batch(src_seqs, tgt_seqs, pad_id=PAD_ID, sos_id=SOS_ID, eos_id=
     return Seq2SeqBatch((src, src_lengths, tgt_in), tgt_out, lengths_to_mask(tgt_lengths))
 
 
-def seq2seq_batches(pairs, batch_size, seed=0, shuffle=True, pool_factor=50, drop_last=False,
-                    pad_id=PAD_ID, sos_id=SOS_ID, eos_id=EOS_ID):
+def seq2seq_batches(pairs: Iterable[tuple[Sequence[int], Sequence[int]]], batch_size: int,
+                    seed: int | None = 0, shuffle: bool = True, pool_factor: int = 50,
+                    drop_last: bool = False, pad_id: int = PAD_ID, sos_id: int = SOS_ID,
+                    eos_id: int = EOS_ID) -> list[Seq2SeqBatch]:
     """(source ids, target ids) pairs -> list of ``Seq2SeqBatch``, bucketed by source length
     (then target length) as in ``bucket_batches``."""
     pairs = list(pairs)

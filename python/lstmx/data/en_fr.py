@@ -57,6 +57,8 @@ normalized to plain spaces. The text comes from the installed Babel (CLDR) and n
 data: a release that changed a month name or a number's spelling would change the pairs.
 """
 
+from __future__ import annotations
+
 import datetime
 import functools
 import random
@@ -147,7 +149,7 @@ def _format(day_ordinal, style, locale):
     return " ".join(text.split())
 
 
-def date_phrase(day, style):
+def date_phrase(day: datetime.date, style: str) -> tuple[str, str]:
     """``datetime.date`` -> (English, French) in one of the styles of ``_DATE_STYLES``:
     ``"full"``, ``"long"``, ``"medium"``, ``"month_day"``, ``"weekday_month_day"``."""
     if style not in _DATE_STYLES:
@@ -156,7 +158,7 @@ def date_phrase(day, style):
 
 
 @functools.lru_cache(maxsize=None)
-def number_phrase(n):
+def number_phrase(n: int) -> tuple[str, str]:
     """Non-negative int -> (English words, French words), e.g. 21000 ->
     ('twenty-one thousand', 'vingt et un mille')."""
     from num2words import num2words
@@ -274,12 +276,13 @@ KINDS = [
 ]
 
 
-def generate_pairs(n, seed=0):
+def generate_pairs(n: int, seed: int | None = 0) -> list[tuple[str, str]]:
     """``n`` distinct-English (English, French) pairs in drawing order (see the module
     docstring)."""
     rng = random.Random(seed)
     total = sum(w for _, w, _ in KINDS)
-    pairs, seen = [], set()
+    pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()
     for _ in range(50 * n + 100):
         if len(pairs) == n:
             return pairs
@@ -298,7 +301,8 @@ def generate_pairs(n, seed=0):
     return pairs
 
 
-def builtin_en_fr(n_train=20000, n_valid=1000, n_test=1000, seed=0):
+def builtin_en_fr(n_train: int = 20000, n_valid: int = 1000, n_test: int = 1000,
+                  seed: int | None = 0) -> Splits:
     """The generated English -> French corpus: ``Splits(train, valid, test)``, each a list of
     (English, French) string pairs with no English sentence in two splits.
 

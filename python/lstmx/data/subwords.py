@@ -43,7 +43,7 @@ class SubwordTokenizer:
     one). ``tokenize`` gives piece strings for a ``Vocab``; ``detokenize`` inverts it exactly.
     A character never seen in training is reported once (a warning), then kept as bytes."""
 
-    def __init__(self, model: bytes):
+    def __init__(self, model: bytes) -> None:
         spm = _sentencepiece()
         self.model = bytes(model)
         self._sp = spm.SentencePieceProcessor(model_proto=self.model)

@@ -16,12 +16,18 @@ Example::
     ((7, 2, 2), (3, 2, 1))
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = ["copy_task", "bit_accuracy", "sine_series", "series_windows", "series_split",
            "SeriesSplit", "last_value_mse", "four_numbers", "make_batches"]
+
+_Seed = int | Sequence[int] | np.random.Generator | None
 
 
 def _rng(seed):
@@ -36,7 +42,8 @@ def _positive(value, name):
 
 # -- copy task ------------------------------------------------------------------------------
 
-def copy_task(num_sequences, length, bits=1, seed=None, dtype=np.float32):
+def copy_task(num_sequences: int, length: int, bits: int = 1, seed: _Seed = None,
+              dtype: DTypeLike = np.float32) -> tuple[np.ndarray, np.ndarray]:
     """Random binary sequences to copy.
 
     Layout over ``T = 2 * length + 1`` steps, ``bits`` data channels plus one delimiter::
@@ -57,7 +64,7 @@ def copy_task(num_sequences, length, bits=1, seed=None, dtype=np.float32):
     return inputs, seq.copy()
 
 
-def bit_accuracy(logits, targets):
+def bit_accuracy(logits: ArrayLike, targets: ArrayLike) -> float:
     """Fraction of bits where ``logits > 0`` equals ``targets > 0.5`` (any equal shapes)."""
     logits, targets = np.asarray(logits), np.asarray(targets)
     if logits.shape != targets.shape:
@@ -67,8 +74,9 @@ def bit_accuracy(logits, targets):
 
 # -- multivariate series --------------------------------------------------------------------
 
-def sine_series(num_steps, num_features=3, num_sines=3, noise=0.1, trend=1.0, seed=None,
-                dtype=np.float32):
+def sine_series(num_steps: int, num_features: int = 3, num_sines: int = 3, noise: float = 0.1,
+                trend: float = 1.0, seed: _Seed = None,
+                dtype: DTypeLike = np.float32) -> np.ndarray:
     """A ``(num_steps, num_features)`` series: per feature, a sum of ``num_sines`` sines of
     random periods (8 to 64 steps), amplitudes (0.2 to 1) and phases, plus a linear trend
     rising by about ``trend`` over the whole series, plus Gaussian noise of std ``noise``.
@@ -87,7 +95,7 @@ def sine_series(num_steps, num_features=3, num_sines=3, noise=0.1, trend=1.0, se
     return series.astype(dtype)
 
 
-def series_windows(series, window):
+def series_windows(series: ArrayLike, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Every ``window``-step slice of ``series (T, F)`` and the step after it:
     ``x (window, N, F)`` time-major and ``y (N, F)``, N = T - window."""
     series = np.asarray(series)
@@ -111,8 +119,9 @@ class SeriesSplit(NamedTuple):
     series: np.ndarray
 
 
-def series_split(num_steps=2000, num_features=3, window=32, val_fraction=0.2, noise=0.1,
-                 trend=1.0, seed=None, dtype=np.float32):
+def series_split(num_steps: int = 2000, num_features: int = 3, window: int = 32,
+                 val_fraction: float = 0.2, noise: float = 0.1, trend: float = 1.0,
+                 seed: _Seed = None, dtype: DTypeLike = np.float32) -> SeriesSplit:
     """A ``sine_series`` split in time: the first ``1 - val_fraction`` of the steps give
     the training windows, the rest the validation windows (no window spans the cut, so no
     validation target is ever seen in training). Returns a ``SeriesSplit``."""
@@ -126,7 +135,7 @@ def series_split(num_steps=2000, num_features=3, window=32, val_fraction=0.2, no
     return SeriesSplit(train_x, train_y, val_x, val_y, series)
 
 
-def last_value_mse(x, y):
+def last_value_mse(x: ArrayLike, y: ArrayLike) -> float:
     """Mean squared error of the naive forecast "the next value equals the last one":
     ``mean((x[-1] - y)**2)`` for windows ``x (W, N, F)`` and targets ``y (N, F)``."""
     x, y = np.asarray(x), np.asarray(y)
@@ -138,7 +147,8 @@ def last_value_mse(x, y):
 
 # -- four numbers ---------------------------------------------------------------------------
 
-def four_numbers(num_sequences, seed=None, dtype=np.float32):
+def four_numbers(num_sequences: int, seed: _Seed = None, dtype: DTypeLike = np.float32
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Sequences of 4 numbers drawn uniformly from [0, 1), labelled 1.0 when the last
     number is larger than the first (so the model must remember the first), else 0.0.
 
@@ -152,7 +162,8 @@ def four_numbers(num_sequences, seed=None, dtype=np.float32):
 
 # -- batches --------------------------------------------------------------------------------
 
-def make_batches(inputs, targets, batch_size, targets_time_major=False):
+def make_batches(inputs: np.ndarray, targets: np.ndarray, batch_size: int,
+                 targets_time_major: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
     """Cut time-major ``inputs (T, N, ...)`` and ``targets`` (``(N, ...)``, or
     ``(T', N, ...)`` with ``targets_time_major``) along N into a list of
     ``(inputs, targets)`` batches of ``batch_size`` (the last one may be smaller).

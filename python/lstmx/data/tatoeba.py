@@ -13,8 +13,11 @@ never appears in two splits even when it has several translations (``dedupe=True
 only the first translation of each).
 """
 
+from __future__ import annotations
+
+import os
 import unicodedata
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -29,7 +32,7 @@ class Splits(NamedTuple):
     test: list
 
 
-def read_tatoeba(path, reverse=False):
+def read_tatoeba(path: str | os.PathLike[str], reverse: bool = False) -> list[tuple[str, str]]:
     """All (English, translation) pairs of a Tatoeba/Anki file, in file order.
 
     ``reverse=True`` gives (translation, English). Raises FileNotFoundError for a missing
@@ -79,8 +82,9 @@ def _split_size(value, total, name):
     raise ValueError(f"{name} must be an int count or a float fraction in [0, 1), got {value!r}")
 
 
-def load_tatoeba(path, max_len=None, seed=0, valid_size=0.05, test_size=0.05, dedupe=False,
-                 reverse=False, tokenizer=None):
+def load_tatoeba(path: str | os.PathLike[str], max_len: int | None = None, seed: int | None = 0,
+                 valid_size: int | float = 0.05, test_size: int | float = 0.05,
+                 dedupe: bool = False, reverse: bool = False, tokenizer: Any = None) -> Splits:
     """Read, filter and split a Tatoeba/Anki file -> ``Splits(train, valid, test)``.
 
     ``max_len``: drop pairs with more than this many tokens on either side (counted with
@@ -93,7 +97,7 @@ def load_tatoeba(path, max_len=None, seed=0, valid_size=0.05, test_size=0.05, de
                                 or max_len < 1):
         raise ValueError(f"max_len must be None or an int >= 1, got {max_len!r}")
     tokenizer = tokenizer or WordTokenizer()
-    groups = {}
+    groups: dict[str, list[str]] = {}
     for src, tgt in read_tatoeba(path, reverse=reverse):
         if max_len is not None and (len(tokenizer.tokenize(src)) > max_len
                                     or len(tokenizer.tokenize(tgt)) > max_len):

@@ -31,8 +31,11 @@ quotes (which alternate open/close). With ``french_spacing=True`` a space also p
 exactly; other spacing comes back normalized.
 """
 
+from __future__ import annotations
+
 import re
 import unicodedata
+from collections.abc import Iterable
 
 HYPHEN_JOINER = "@-@"
 
@@ -53,7 +56,7 @@ _OPENING = set("([{\u00bf\u00a1$\u00a3")     # no space after
 _BOTH = {HYPHEN_JOINER, "/"}                 # no space on either side
 
 
-def normalize_text(text, lowercase=False):
+def normalize_text(text: str, lowercase: bool = False) -> str:
     """NFC-normalize ``text``, drop invisible characters, optionally lowercase."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
@@ -105,7 +108,7 @@ class WordTokenizer:
         ['do', "n't", 'panic', ',', 'it', "'s", '3.14', '!']
     """
 
-    def __init__(self, lowercase=False, french_spacing=False):
+    def __init__(self, lowercase: bool = False, french_spacing: bool = False) -> None:
         self.lowercase = bool(lowercase)
         self.french_spacing = bool(french_spacing)
 
@@ -113,7 +116,7 @@ class WordTokenizer:
         return (f"WordTokenizer(lowercase={self.lowercase}, "
                 f"french_spacing={self.french_spacing})")
 
-    def tokenize(self, text):
+    def tokenize(self, text: str) -> list[str]:
         """``text`` (str) -> list of str tokens, never empty strings or whitespace."""
         items = _words_and_marks(normalize_text(text, self.lowercase))
         out = []
@@ -124,6 +127,7 @@ class WordTokenizer:
             nxt = items[i + 1] if i + 1 < len(items) else None
             touch_right = nxt is not None and nxt[3] and nxt[0] == end
             if not word and touch_left and touch_right:
+                assert nxt is not None  # touch_right
                 if piece == "-":
                     out.append(HYPHEN_JOINER)
                     i += 1
@@ -172,11 +176,11 @@ class WordTokenizer:
             return False, True
         return False, False
 
-    def detokenize(self, tokens):
+    def detokenize(self, tokens: Iterable[str]) -> str:
         """List of tokens -> str, undoing ``tokenize``'s splits (see the module docstring)."""
-        parts = []
+        parts: list[str] = []
         glue = True
-        quotes_open = {}
+        quotes_open: dict[str, bool] = {}
         for token in tokens:
             if not isinstance(token, str) or not token:
                 raise TypeError(f"tokens must be non-empty strings, got {token!r}")
@@ -196,19 +200,19 @@ class CharTokenizer:
         ['C', 'a', 'f', 'é', '!']
     """
 
-    def __init__(self, lowercase=False):
+    def __init__(self, lowercase: bool = False) -> None:
         self.lowercase = bool(lowercase)
 
     def __repr__(self):
         return f"CharTokenizer(lowercase={self.lowercase})"
 
-    def tokenize(self, text):
+    def tokenize(self, text: str) -> list[str]:
         """``text`` (str) -> list of one-character strings (after NFC normalization)."""
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         text = unicodedata.normalize("NFC", text)
         return list(text.lower() if self.lowercase else text)
 
-    def detokenize(self, tokens):
+    def detokenize(self, tokens: Iterable[str]) -> str:
         """List of characters -> str."""
         return "".join(tokens)

@@ -45,8 +45,11 @@ two-word sentence is scored on its unigrams and bigrams); a used precision of 0 
 carries them with add-k's k already added for orders 2..4; its precisions and score are the same).
 """
 
+from __future__ import annotations
+
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .tokenizers import TOKENIZERS
@@ -78,28 +81,30 @@ class BLEUScore:
     """
 
     score: float
-    counts: tuple
-    totals: tuple
-    precisions: tuple
+    counts: tuple[int, ...]
+    totals: tuple[int, ...]
+    precisions: tuple[float, ...]
     bp: float
     sys_len: int
     ref_len: int
     signature: str
 
     @property
-    def ratio(self):
+    def ratio(self) -> float:
         """``sys_len / ref_len`` (0.0 when ``ref_len`` is 0)."""
         return self.sys_len / self.ref_len if self.ref_len else 0.0
 
-    def __str__(self):
+    def __str__(self) -> str:
         precisions = "/".join(f"{p:.1f}" for p in self.precisions)
         return (f"BLEU = {self.score:.2f} {precisions} (BP = {self.bp:.3f} "
                 f"ratio = {self.ratio:.3f} hyp_len = {self.sys_len:d} "
                 f"ref_len = {self.ref_len:d})")
 
 
-def corpus_bleu(hypotheses, references, *, tokenize="13a", lowercase=False,
-                smooth_method="exp", smooth_value=None, use_effective_order=False):
+def corpus_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str | None]], *,
+                tokenize: str = "13a", lowercase: bool = False, smooth_method: str = "exp",
+                smooth_value: float | None = None,
+                use_effective_order: bool = False) -> BLEUScore:
     """Corpus BLEU of ``hypotheses`` against reference streams, as sacreBLEU's ``corpus_bleu``.
 
     hypotheses: list of str, one per sentence (N of them; N may be 0, which scores 0).
@@ -129,8 +134,10 @@ def corpus_bleu(hypotheses, references, *, tokenize="13a", lowercase=False,
                   smooth_method, smooth_value, use_effective_order)
 
 
-def sentence_bleu(hypothesis, references, *, tokenize="13a", lowercase=False,
-                  smooth_method="exp", smooth_value=None, use_effective_order=True):
+def sentence_bleu(hypothesis: str, references: Sequence[str | None], *, tokenize: str = "13a",
+                  lowercase: bool = False, smooth_method: str = "exp",
+                  smooth_value: float | None = None,
+                  use_effective_order: bool = True) -> BLEUScore:
     """BLEU of one sentence, as sacreBLEU's ``sentence_bleu`` (effective order on by default).
 
     hypothesis: str. references: list of K >= 1 str (its references; None entries are skipped).

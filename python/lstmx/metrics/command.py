@@ -10,12 +10,13 @@ exponential smoothing, mixed case unless ``--lowercase``).
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..arguments import HelpFormatter, input_file, read_utf8_text
 from .bleu import corpus_bleu
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``bleu`` on an ``argparse`` subparsers object; returns its parser."""
     p = subparsers.add_parser(
         "bleu", help="corpus BLEU of a hypothesis file against reference files (sacreBLEU's)",
@@ -37,7 +38,7 @@ def _lines(path: str) -> list[str]:
     return lines
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Print the BLEU line and signature; returns 0."""
     hyps = _lines(args.hypotheses)
     refs = [_lines(path) for path in args.references]

@@ -7,6 +7,8 @@
     (4.0, 2.0)
 """
 
+from __future__ import annotations
+
 import math
 import numbers
 
@@ -24,7 +26,7 @@ def _check_nll(mean_nll):
     return value
 
 
-def perplexity(mean_nll):
+def perplexity(mean_nll: float) -> float:
     """``exp(mean_nll)`` for a mean negative log-likelihood in nats; a float >= 1
     (``inf`` when it overflows). ``perplexity(0.0) == 1.0``."""
     value = _check_nll(mean_nll)
@@ -34,6 +36,6 @@ def perplexity(mean_nll):
         return math.inf
 
 
-def bits_per_char(mean_nll):
+def bits_per_char(mean_nll: float) -> float:
     """``mean_nll / ln 2``: a mean negative log-likelihood in nats per character, in bits."""
     return _check_nll(mean_nll) / math.log(2.0)

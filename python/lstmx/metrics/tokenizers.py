@@ -30,6 +30,8 @@ digits. ``"char"`` keeps every non-whitespace character as its own token; ``"non
 whitespace only.
 """
 
+from __future__ import annotations
+
 import re
 
 # Step 2a: ranges { to ~, [ to `, space to &, ( to +, : to @, and / (mteval-v13a's class).
@@ -42,7 +44,7 @@ _PUNCT_BEFORE_NON_DIGIT = re.compile(r"([.,])([^0-9])")
 _DASH_AFTER_DIGIT = re.compile(r"([0-9])(-)")
 
 
-def tokenize_13a(line):
+def tokenize_13a(line: str) -> list[str]:
     """Tokens of ``line`` under mteval-v13a's rules (see the module docstring)."""
     line = line.replace("<skipped>", "").replace("-\n", "").replace("\n", " ")
     if "&" in line:
@@ -56,12 +58,12 @@ def tokenize_13a(line):
     return line.split()
 
 
-def tokenize_char(line):
+def tokenize_char(line: str) -> list[str]:
     """Every non-whitespace character of ``line`` as its own token."""
     return [char for char in line if not char.isspace()]
 
 
-def tokenize_none(line):
+def tokenize_none(line: str) -> list[str]:
     """``line`` split on whitespace, nothing else."""
     return line.split()
 

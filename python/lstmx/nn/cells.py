@@ -17,7 +17,10 @@ GRUCell; parameters ``ln_ih_weight/bias``, ``ln_hh_weight/bias`` and for LSTM
 the extended native kernel for one step (``lstmx._core.ext_forward`` with T = 1).
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .. import _cells, _core
 from .._matmul import mm
@@ -40,9 +43,11 @@ class _Cell(StackedModule):
     _gates = 1
     _kind = "rnn"
 
-    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, seed=None,
-                 layer_norm=False, activation="tanh", recurrent_activation="sigmoid",
-                 activation_param=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 dtype: DTypeLike = np.float32, seed: int | None = None,
+                 layer_norm: bool = False, activation: str = "tanh",
+                 recurrent_activation: str = "sigmoid",
+                 activation_param: float | None = None) -> None:
         super().__init__()
         activation_param = check_cell_options(self._kind, hidden_size, bias, layer_norm,
                                               activation, recurrent_activation,
@@ -150,7 +155,7 @@ class _Cell(StackedModule):
             params[k].grad += g
         return dx[0], dh, dc
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}, dtype={self.dtype.name})"
 
 
@@ -171,7 +176,9 @@ class LSTMCell(_Cell):
     _gates = 4
     _kind = "lstm"
 
-    def forward(self, x, state=None):
+    def forward(self, x: np.ndarray,
+                state: tuple[np.ndarray | None, np.ndarray | None] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
         x = self._check_x(x)
         h, c = state_pair(state, "state", "(h, c)")
         h = self._check_state(h, "h", x.shape[0], kept=True)
@@ -185,7 +192,8 @@ class LSTMCell(_Cell):
             self._stack.append((x, h, c, act, tanh_c))
         return h_new, c_new
 
-    def backward(self, dh_new=None, dc_new=None):
+    def backward(self, dh_new: np.ndarray | None = None, dc_new: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         step = self._last()
         batch = step[1].shape[1] if isinstance(step[0], str) else step[0].shape[0]
         dh_new = self._check_state(dh_new, "dh_new", batch)
@@ -215,7 +223,7 @@ class GRUCell(_Cell):
     _gates = 3
     _kind = "gru"
 
-    def forward(self, x, h=None):
+    def forward(self, x: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
         x = self._check_x(x)
         h = self._check_state(h, "h", x.shape[0], kept=True)
         if self._extended():
@@ -226,7 +234,7 @@ class GRUCell(_Cell):
             self._stack.append((x, h, act, ghn))
         return h_new
 
-    def backward(self, dh_new=None):
+    def backward(self, dh_new: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         step = self._last()
         if isinstance(step[0], str):  # an extended-kernel step
             dh_new = self._check_state(dh_new, "dh_new", step[1].shape[1])
@@ -254,8 +262,9 @@ class RNNCell(_Cell):
 
     _gates = 1
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh",
-                 dtype=np.float32, seed=None, activation_param=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", dtype: DTypeLike = np.float32,
+                 seed: int | None = None, activation_param: float | None = None) -> None:
         if nonlinearity not in ACTIVATIONS:
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu' (PyTorch's), or one of "
                              f"{ACTIVATIONS[2:]}, got {nonlinearity!r}")
@@ -266,7 +275,7 @@ class RNNCell(_Cell):
     def _extended(self):
         return self.nonlinearity not in ("tanh", "relu")
 
-    def forward(self, x, h=None):
+    def forward(self, x: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
         x = self._check_x(x)
         h = self._check_state(h, "h", x.shape[0], kept=True)
         if self._extended():
@@ -278,7 +287,7 @@ class RNNCell(_Cell):
             self._stack.append((x, h, h_new))
         return h_new
 
-    def backward(self, dh_new=None):
+    def backward(self, dh_new: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         step = self._last()
         if isinstance(step[0], str):  # an extended-kernel step
             dh_new = self._check_state(dh_new, "dh_new", step[1].shape[1])

@@ -20,10 +20,18 @@ under either named scheme. With ``proj_size``, ``weight_hh`` (G*H, P) gets a sem
 (Jozefowicz, Zaremba and Sutskever, 2015).
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
+# an ``init=`` scheme: a name, or ``f(name, shape, rng) -> array``
+Scheme = str | Callable[[str, tuple[int, ...], np.random.Generator], Any]
 
-def orthogonal(n, rng, m=None):
+
+def orthogonal(n: int, rng: np.random.Generator, m: int | None = None) -> np.ndarray:
     """An (n, m) matrix with orthonormal columns (m <= n) or rows (m > n); (n, n) orthogonal
     by default. Q of the QR of a Gaussian, signs fixed so that Q is uniformly distributed
     (each column multiplied by the sign of R's diagonal)."""
@@ -34,7 +42,8 @@ def orthogonal(n, rng, m=None):
     return q * np.sign(np.diag(r))[None, :]
 
 
-def init_array(scheme, name, shape, hidden_size, gates, rng):
+def init_array(scheme: Scheme, name: str, shape: tuple[int, ...], hidden_size: int, gates: int,
+               rng: np.random.Generator) -> np.ndarray:
     """One parameter's initial values (float64) under ``scheme``."""
     if callable(scheme):
         value = np.asarray(scheme(name, shape, rng), dtype=np.float64)
@@ -57,7 +66,7 @@ def init_array(scheme, name, shape, hidden_size, gates, rng):
     return rng.uniform(-limit, limit, size=shape)
 
 
-def check_scheme(scheme):
+def check_scheme(scheme: Scheme) -> Scheme:
     if callable(scheme) or scheme in ("pytorch", "orthogonal"):
         return scheme
     raise ValueError(f"init must be 'pytorch', 'orthogonal' or a callable, got {scheme!r}")

@@ -10,7 +10,12 @@ Names, shapes and initialisations are PyTorch's (``torch.nn.Linear`` & co.), so 
 ``state_dict`` converted to NumPy loads as is.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterator
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._matmul import linear, mm
 from ..checks import check_array, check_float_dtype
@@ -44,7 +49,8 @@ class Linear(StackedModule):
         ((4, 5, 2), (4, 5, 3))
     """
 
-    def __init__(self, in_features, out_features, bias=True, dtype=np.float32, seed=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 dtype: DTypeLike = np.float32, seed: int | None = None) -> None:
         super().__init__()
         self.in_features = _positive_int(in_features, "in_features")
         self.out_features = _positive_int(out_features, "out_features")
@@ -53,18 +59,18 @@ class Linear(StackedModule):
         k = 1.0 / np.sqrt(self.in_features)
         shape = (self.out_features, self.in_features)
         self.weight = Parameter(rng.uniform(-k, k, shape).astype(self.dtype))
-        self.bias = None
+        self.bias: Parameter | None = None
         if bias:
             self.bias = Parameter(rng.uniform(-k, k, self.out_features).astype(self.dtype))
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         x = _check_last_dim(x, "x", self.dtype, self.in_features, "in_features")
         if self.training:
             self._stack.append(x)
         # one matrix product over all leading axes: (N, in) @ (in, out)
         return linear(x, self.weight.data, None if self.bias is None else self.bias.data)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         x = self._last()
         want = x.shape[:-1] + (self.out_features,)
         dy = check_array(dy, "dy", self.dtype, want, f"x.shape[:-1] + (out_features,) = {want}")
@@ -76,7 +82,7 @@ class Linear(StackedModule):
             self.bias.grad += dy2.sum(axis=0)
         return mm(dy2, self.weight.data).reshape(x.shape)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None}, "
                 f"dtype={self.dtype.name})")
 
@@ -98,8 +104,8 @@ class Embedding(StackedModule):
         (2, 2, 4)
     """
 
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32,
-                 seed=None):
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 dtype: DTypeLike = np.float32, seed: int | None = None) -> None:
         super().__init__()
         self.num_embeddings = _positive_int(num_embeddings, "num_embeddings")
         self.embedding_dim = _positive_int(embedding_dim, "embedding_dim")
@@ -130,14 +136,14 @@ class Embedding(StackedModule):
                 f"ids[{', '.join(map(str, where))}]={ids[where]} is out of range "
                 f"[0, num_embeddings={self.num_embeddings})")
 
-    def forward(self, ids):
+    def forward(self, ids: np.ndarray) -> np.ndarray:
         self._check_ids(ids)
         out = np.take(self.weight.data, ids, axis=0)
         if self.training:
             self._stack.append(ids)
         return out
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> None:
         ids = self._last()
         want = ids.shape + (self.embedding_dim,)
         dy = check_array(dy, "dy", self.dtype, want, f"ids.shape + (embedding_dim,) = {want}")
@@ -157,7 +163,7 @@ class Embedding(StackedModule):
             np.add.at(grad, flat, rows)
         return None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"Embedding({self.num_embeddings}, {self.embedding_dim}, "
                 f"padding_idx={self.padding_idx}, dtype={self.dtype.name})")
 
@@ -180,7 +186,8 @@ class Dropout(StackedModule):
 
     dtype = None
 
-    def __init__(self, p=0.5, seed=None):
+    def __init__(self, p: float = 0.5,
+                 seed: int | np.random.Generator | None = None) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) \
                 or not 0.0 <= p <= 1.0:
@@ -188,7 +195,7 @@ class Dropout(StackedModule):
         self.p = float(p)
         self.rng = np.random.default_rng(seed)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         if not isinstance(x, np.ndarray):
             raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
         if x.dtype not in (np.float32, np.float64):
@@ -205,13 +212,13 @@ class Dropout(StackedModule):
         self._stack.append((x.shape, x.dtype, mask))
         return x if mask is None else x * mask
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         shape, dtype, mask = self._last()
         dy = check_array(dy, "dy", dtype, shape, f"x.shape = {shape}")
         self._stack.pop()
         return dy if mask is None else dy * mask
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Dropout(p={self.p})"
 
 
@@ -232,7 +239,8 @@ class LayerNorm(StackedModule):
         True
     """
 
-    def __init__(self, normalized_shape, eps=1e-5, dtype=np.float32):
+    def __init__(self, normalized_shape: int | tuple[int] | list[int], eps: float = 1e-5,
+                 dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         if isinstance(normalized_shape, (tuple, list)) and len(normalized_shape) == 1:
             normalized_shape = normalized_shape[0]
@@ -244,7 +252,7 @@ class LayerNorm(StackedModule):
         self.weight = Parameter(np.ones(self.normalized_shape, self.dtype))
         self.bias = Parameter(np.zeros(self.normalized_shape, self.dtype))
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         x = _check_last_dim(x, "x", self.dtype, self.normalized_shape, "normalized_shape")
         xc = x - x.mean(axis=-1, keepdims=True)
         rstd = 1.0 / np.sqrt((xc * xc).mean(axis=-1, keepdims=True) + self.dtype.type(self.eps))
@@ -253,7 +261,7 @@ class LayerNorm(StackedModule):
             self._stack.append((xhat, rstd))
         return xhat * self.weight.data + self.bias.data
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         xhat, rstd = self._last()
         dy = check_array(dy, "dy", self.dtype, xhat.shape, f"x.shape = {xhat.shape}")
         self._stack.pop()
@@ -265,7 +273,7 @@ class LayerNorm(StackedModule):
         return rstd * (g - g.mean(axis=-1, keepdims=True)
                        - xhat * (g * xhat).mean(axis=-1, keepdims=True))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"LayerNorm({self.normalized_shape}, eps={self.eps}, dtype={self.dtype.name})"
 
 
@@ -284,40 +292,41 @@ class Sequential(Module):
         (5, 3)
     """
 
-    def __init__(self, *modules):
+    def __init__(self, *modules: Module) -> None:
         super().__init__()
         for i, m in enumerate(modules):
             if not isinstance(m, Module):
                 raise TypeError(f"modules[{i}] must be a lstmx Module, got {type(m).__name__}")
             setattr(self, str(i), m)
-        dtypes = [m.dtype for m in modules if getattr(m, "dtype", None) is not None]
+        found = [getattr(m, "dtype", None) for m in modules]
+        dtypes = [dt for dt in found if dt is not None]
         self.dtype = dtypes[0] if dtypes else None
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> Module:
         return list(self._modules.values())[i]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         for m in self._modules.values():
             x = m(x)
         return x
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         for m in reversed(self._modules.values()):
             dy = m.backward(dy)
         return dy
 
-    def clear(self):
+    def clear(self) -> None:
         """Forget the forwards every sub-module kept for backward."""
         for m in self._modules.values():
             if hasattr(m, "clear"):
                 m.clear()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         inner = ",\n".join(f"  ({name}): {m!r}" for name, m in self._modules.items())
         return f"Sequential(\n{inner}\n)"

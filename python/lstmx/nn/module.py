@@ -13,9 +13,17 @@ Example::
     ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0']
 """
 
+from __future__ import annotations
+
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class Parameter:
@@ -23,15 +31,15 @@ class Parameter:
 
     __slots__ = ("data", "grad", "version", "_shape", "_dtype")
 
-    def __init__(self, data):
-        self.data = np.ascontiguousarray(data)
+    def __init__(self, data: ArrayLike) -> None:
+        self.data: np.ndarray = np.ascontiguousarray(data)
         self.grad = np.zeros_like(self.data)
         # counts lstmx's writes to ``data`` (optimizer steps, load_state_dict): a backward
         # refuses to run through values that changed after its forward
         self.version = 0
         self._shape, self._dtype = self.data.shape, self.data.dtype
 
-    def check(self, name):
+    def check(self, name: str) -> None:
         """Raise TypeError/ValueError naming ``name`` unless ``data`` still has the shape
         and dtype it was created with and is C-contiguous (``data`` replaced by hand)."""
         d = self.data
@@ -46,26 +54,31 @@ class Parameter:
             raise ValueError(f"{name} must be C-contiguous (np.ascontiguousarray)")
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         return self.data.shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype[Any]:
         return self.data.dtype
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
 
 
 class Module:
     """Base class: registers Parameters and sub-Modules assigned as attributes."""
 
-    def __init__(self):
+    # set in __init__ with object.__setattr__ (declared here for type checkers only)
+    _parameters: OrderedDict[str, Parameter]
+    _modules: OrderedDict[str, Module]
+    training: bool
+
+    def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         params = self.__dict__.get("_parameters")
         if params is None:
             raise AttributeError("call Module.__init__() before assigning attributes")
@@ -75,28 +88,28 @@ class Module:
             self._modules[name] = value
         object.__setattr__(self, name, value)
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(f"{type(self).__name__} does not define forward()")
 
-    def backward(self, *args, **kwargs):
+    def backward(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(f"{type(self).__name__} does not define backward()")
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
-    def named_parameters(self, prefix=""):
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         """Yield ``(name, Parameter)`` pairs, sub-modules' names dotted (``encoder.weight``)."""
         for name, p in self._parameters.items():
             yield prefix + name, p
         for mname, m in self._modules.items():
             yield from m.named_parameters(prefix + mname + ".")
 
-    def parameter_versions(self):
+    def parameter_versions(self) -> dict[str, int]:
         """``{name: version}`` of every parameter: kept by a training forward, compared by
         its backward (``check_versions``)."""
         return {name: p.version for name, p in self.named_parameters()}
 
-    def check_versions(self, kept):
+    def check_versions(self, kept: Mapping[str, int]) -> None:
         """Raise RuntimeError naming the parameters whose values lstmx changed (an optimizer
         step, load_state_dict) since the forward that kept ``kept``: the backward would
         otherwise mix the new weights with the old forward's activations."""
@@ -107,37 +120,37 @@ class Module:
                 f"{type(self).__name__}.backward(): {', '.join(changed)} changed after the "
                 "forward (optimizer step or load_state_dict); run backward before the step")
 
-    def check_parameters(self):
+    def check_parameters(self) -> None:
         """Check every parameter's array against its shape and dtype (``Parameter.check``):
         the layers do so before each call, so a replaced ``p.data`` is named in the error."""
         for name, p in self.named_parameters():
             p.check(name)
 
-    def parameters(self):
+    def parameters(self) -> list[Parameter]:
         """List of this module's Parameters (and its sub-modules')."""
         return [p for _, p in self.named_parameters()]
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Set every parameter's ``grad`` to zero."""
         for p in self.parameters():
             p.grad[...] = 0
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Self:
         """Training mode: forwards keep what backward needs (and dropout is active)."""
         object.__setattr__(self, "training", bool(mode))
         for m in self._modules.values():
             m.train(mode)
         return self
 
-    def eval(self):
+    def eval(self) -> Self:
         """Inference mode: forwards keep nothing for backward."""
         return self.train(False)
 
-    def state_dict(self):
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """``{name: array}`` copies of every parameter, in ``named_parameters`` order."""
         return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
 
-    def load_state_dict(self, state, strict=True):
+    def load_state_dict(self, state: Mapping[str, ArrayLike], strict: bool = True) -> None:
         """Copy arrays from ``state`` into the parameters of the same names.
 
         Shapes must match exactly; values are converted to each parameter's dtype (a
@@ -163,7 +176,7 @@ class Module:
             p.data[...] = value.astype(p.data.dtype, copy=False)
             p.version += 1
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
@@ -191,7 +204,7 @@ class StackedModule(Module):
     """A Module applied step by step (decoders, samplers): each training forward pushes what its
     backward needs onto ``self._stack``, each backward pops the most recent (LIFO)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self._stack = _KeptForBackward(self)
 
@@ -205,11 +218,11 @@ class StackedModule(Module):
         self.check_versions(self._stack.versions[-1])
         return self._stack[-1]
 
-    def clear(self):
+    def clear(self) -> None:
         """Forget the forwards kept for backward."""
         self._stack.clear()
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Self:
         if not mode:
             self.clear()
         return super().train(mode)

@@ -18,15 +18,23 @@ transposed once at the boundary). States are ``(num_layers * num_directions, B, 
 semantics: state carried unchanged past the end, zero outputs there).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from .. import _core
 from ..checks import check_array, check_float_dtype, check_lengths
-from .init import check_scheme, init_array
+from .init import Scheme, check_scheme, init_array
 from .module import Module, Parameter
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
-def reverse_index(T, B, lengths):
+
+def reverse_index(T: int, B: int, lengths: np.ndarray | None) -> np.ndarray:
     """(T, B) time indices that reverse each sequence within its length: t -> len_b - 1 - t
     for t < len_b, padding steps stay put. The map is its own inverse."""
     t = np.arange(T)[:, None]
@@ -35,7 +43,7 @@ def reverse_index(T, B, lengths):
     return np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)
 
 
-def gather_time(a, index):
+def gather_time(a: np.ndarray, index: np.ndarray) -> np.ndarray:
     """a (T, B, F) with each column b read in the time order index[:, b]."""
     return a[index, np.arange(a.shape[1])[None, :]]
 
@@ -52,8 +60,9 @@ _EXT_KEYS = {"w_ih": "weight_ih", "w_hh": "weight_hh", "w_hr": "weight_hr",
              "ln_c_w": "ln_cell_weight", "ln_c_b": "ln_cell_bias"}
 
 
-def check_cell_options(kind, hidden_size, bias, layer_norm, activation, recurrent_activation,
-                       activation_param):
+def check_cell_options(kind: str, hidden_size: int, bias: bool, layer_norm: bool,
+                       activation: str, recurrent_activation: str,
+                       activation_param: float | None) -> float:
     """Refuse option combinations that make no sense (shared by layers and cells); return
     the activation parameter to use (the default slope or alpha when None)."""
     if layer_norm and kind == "rnn":
@@ -81,7 +90,7 @@ def check_cell_options(kind, hidden_size, bias, layer_norm, activation, recurren
     return float(activation_param)
 
 
-def state_pair(state, name, names):
+def state_pair(state: Any, name: str, names: str) -> tuple[Any, Any]:
     """An LSTM state ``(h, c)`` (either may be None), or (None, None) for None; a single
     array or anything else is refused with an error saying what is expected."""
     if state is None:
@@ -117,11 +126,14 @@ class _Recurrent(Module):
     _gates = 1
     _kind = "rnn"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None, init="pytorch",
-                 forget_bias=0.0, proj_size=0, layer_norm=False, recurrent_dropout=0.0,
-                 input_dropout=0.0, activation="tanh", recurrent_activation="sigmoid",
-                 activation_param=None):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, dtype: DTypeLike = np.float32,
+                 seed: int | None = None, init: Scheme = "pytorch", forget_bias: float = 0.0,
+                 proj_size: int = 0, layer_norm: bool = False, recurrent_dropout: float = 0.0,
+                 input_dropout: float = 0.0, activation: str = "tanh",
+                 recurrent_activation: str = "sigmoid",
+                 activation_param: float | None = None) -> None:
         super().__init__()
         self.init = check_scheme(init)
         if forget_bias and self._kind != "lstm":
@@ -162,12 +174,12 @@ class _Recurrent(Module):
         self.activation_param = activation_param
         self.dtype = check_float_dtype(dtype)
         self.seed = seed
-        self._cache = None
+        self._cache: tuple[Any, ...] | None = None
         self._dropout_rng = np.random.default_rng(None if seed is None else [seed, 1])
         self.reset_parameters(seed)
 
     @property
-    def output_size(self):
+    def output_size(self) -> int:
         """Size of h per direction: proj_size when projecting, else hidden_size."""
         return self.proj_size or self.hidden_size
 
@@ -181,13 +193,13 @@ class _Recurrent(Module):
         return [(l, d, self._suffix(l, d))
                 for l in range(self.num_layers) for d in range(self.num_directions)]
 
-    def reset_parameters(self, seed=None):
+    def reset_parameters(self, seed: int | None = None) -> None:
         """Initialise every parameter with ``self.init`` (see ``lstmx.nn.init``) from ``seed``,
         then add ``forget_bias`` to the forget-gate block of each LSTM input bias."""
         rng = np.random.default_rng(seed)
         G, H, R = self._gates, self.hidden_size, self.output_size
 
-        def make(name, *shape):
+        def make(name: str, *shape: int) -> None:
             value = init_array(self.init, name, shape, H, G, rng).astype(self.dtype)
             setattr(self, name, Parameter(value))
 
@@ -404,12 +416,12 @@ class _Recurrent(Module):
         self._cache = None  # one backward per forward: a second one raises
         return self._batch_out(dy), [np.stack(di) for di in dinit]
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Self:
         if not mode:
             self._cache = None
         return super().train(mode)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         extra = ""
         if self.proj_size:
             extra += f", proj_size={self.proj_size}"
@@ -483,12 +495,17 @@ class LSTM(_Recurrent):
     _gates = 4
     _kind = "lstm"
 
-    def forward(self, x, state=None, lengths=None):
+    def forward(self, x: np.ndarray,
+                state: tuple[np.ndarray | None, np.ndarray | None] | None = None,
+                lengths: ArrayLike | None = None
+                ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         h0, c0 = state_pair(state, "state", "(h0, c0)")
         y, (h_n, c_n) = self._run_forward(x, [("h0", h0), ("c0", c0)], lengths)
         return self._batch_out(y), (h_n, c_n)
 
-    def backward(self, dy=None, dstate=None):
+    def backward(self, dy: np.ndarray | None = None,
+                 dstate: tuple[np.ndarray | None, np.ndarray | None] | None = None
+                 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         dh_n, dc_n = state_pair(dstate, "dstate", "(dh_n, dc_n)")
         dx, (dh0, dc0) = self._run_backward(dy, [("dh_n", dh_n), ("dc_n", dc_n)])
         return dx, (dh0, dc0)
@@ -518,11 +535,13 @@ class GRU(_Recurrent):
     _gates = 3
     _kind = "gru"
 
-    def forward(self, x, h0=None, lengths=None):
+    def forward(self, x: np.ndarray, h0: np.ndarray | None = None,
+                lengths: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
         y, (h_n,) = self._run_forward(x, [("h0", h0)], lengths)
         return self._batch_out(y), h_n
 
-    def backward(self, dy=None, dh_n=None):
+    def backward(self, dy: np.ndarray | None = None,
+                 dh_n: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         dx, (dh0,) = self._run_backward(dy, [("dh_n", dh_n)])
         return dx, dh0
 
@@ -546,10 +565,12 @@ class RNN(_Recurrent):
     _gates = 1
     _kind = "rnn"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32,
-                 seed=None, init="pytorch", recurrent_dropout=0.0, input_dropout=0.0,
-                 activation_param=None):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False,
+                 dtype: DTypeLike = np.float32, seed: int | None = None,
+                 init: Scheme = "pytorch", recurrent_dropout: float = 0.0,
+                 input_dropout: float = 0.0, activation_param: float | None = None) -> None:
         if nonlinearity not in ACTIVATIONS:
             raise ValueError(f"nonlinearity must be one of {ACTIVATIONS}, got {nonlinearity!r}")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,

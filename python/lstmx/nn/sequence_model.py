@@ -16,12 +16,20 @@ in a file and rebuilt::
     (4, 1)
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..checks import check_array
 from .layers import Linear
 from .module import Module
 from .recurrent import GRU, LSTM, RNN
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 _CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 # recurrent options passed through to the layer as they are
@@ -52,7 +60,7 @@ class SequenceModel(Module):
     or D·R recurrent features without a projection. ``backward(dy)`` -> dx like x.
     """
 
-    def __init__(self, config):
+    def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
         if not isinstance(config, dict):
             raise TypeError(f"config must be a dict, got {type(config).__name__}")
@@ -81,22 +89,22 @@ class SequenceModel(Module):
         self.rnn = _CELLS[cell](config["input_size"], config["hidden_size"], dtype=dtype,
                                 seed=seed, **options)
         self.features = self.rnn.num_directions * self.rnn.output_size
-        self.head = None
+        self.head: Linear | None = None
         if config.get("output_size") is not None:
             self.head = Linear(self.features, config["output_size"], dtype=dtype,
                                seed=None if seed is None else seed + 1)
-        self._batch = None
+        self._batch: tuple[tuple[int, ...], int] | None = None
 
     @property
-    def config(self):
+    def config(self) -> dict[str, Any]:
         """A copy of the configuration (JSON-ready)."""
         return dict(self._config)
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> Self:
         return cls(config)
 
-    def forward(self, x, lengths=None):
+    def forward(self, x: np.ndarray, lengths: ArrayLike | None = None) -> np.ndarray:
         out = self.rnn(x, None, lengths=lengths)
         y, h_n = (out[0], out[1][0]) if isinstance(self.rnn, LSTM) else out
         if self.output == "last":
@@ -108,7 +116,7 @@ class SequenceModel(Module):
             self._batch = None
         return self.head(feats) if self.head is not None else feats
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         if self.head is not None:
             dfeats = self.head.backward(dy)
         elif self.output == "last":
@@ -131,5 +139,5 @@ class SequenceModel(Module):
             return self.rnn.backward(None, dstate)[0]
         return self.rnn.backward(dfeats, None)[0]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"SequenceModel({self._config})"

@@ -1,9 +1,13 @@
 """Adam and AdamW: per-coordinate steps from bias-corrected moment estimates."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
+from ..nn.module import Parameter
 from .base import Optimizer, check_real
 
 
@@ -48,7 +52,9 @@ class Adam(Optimizer):
     hyper_names = ("betas", "eps", "weight_decay")
     state_names = ("m", "v")
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, params: Iterable[Parameter], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
         self.betas = _check_betas(betas)
         self.eps = check_real("eps", eps, low=0.0)
         self.weight_decay = check_real("weight_decay", weight_decay, low=0.0)
@@ -96,7 +102,9 @@ class AdamW(Adam):
     Arguments and state as :class:`Adam`; ``weight_decay`` defaults to ``1e-2``.
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    def __init__(self, params: Iterable[Parameter], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
     def _decay(self, p, grad):

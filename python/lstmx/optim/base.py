@@ -14,15 +14,20 @@ parameter index, e.g. ``"0.m"`` for the first moment of parameter 0. ``step()`` 
 so a checkpoint can keep the arrays in ``.npz`` and the rest in a JSON header.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Iterable, Mapping
 from numbers import Real
+from typing import Any
 
 import numpy as np
 
 from ..nn.module import Module, Parameter
 
 
-def check_real(name, value, low=None, high=None, high_open=False):
+def check_real(name: str, value: Any, low: float | None = None, high: float | None = None,
+               high_open: bool = False) -> float:
     """Return ``value`` as a Python float in ``[low, high]`` (``[low, high)`` with
     ``high_open``); a non-number raises TypeError, NaN or out-of-range ValueError naming
     ``name``. Python floats matter: NumPy scalars would promote float32 arrays to float64."""
@@ -39,7 +44,7 @@ def check_real(name, value, low=None, high=None, high_open=False):
     return value
 
 
-def check_int(name, value, low):
+def check_int(name: str, value: Any, low: int) -> int:
     """Return ``value`` as a Python int >= ``low``; TypeError / ValueError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
@@ -48,7 +53,7 @@ def check_int(name, value, low):
     return int(value)
 
 
-def check_params(params, allow_empty=False):
+def check_params(params: Iterable[Parameter], allow_empty: bool = False) -> list[Parameter]:
     """``params`` as a list of distinct float Parameters (non-empty unless ``allow_empty``)."""
     if isinstance(params, (Module, Parameter, np.ndarray)):
         raise TypeError(
@@ -87,27 +92,27 @@ class Optimizer:
     hyper_names: tuple[str, ...] = ()
     state_names: tuple[str, ...] = ()
 
-    def __init__(self, params, lr):
+    def __init__(self, params: Iterable[Parameter], lr: float) -> None:
         self.params = check_params(params)
         self.lr = lr
         self.step_count = 0
-        self.state = {}
+        self.state: dict[str, np.ndarray] = {}
 
     @property
-    def lr(self):
+    def lr(self) -> float:
         """The learning rate (float >= 0) used by the next ``step()``; schedules set it."""
         return self._lr
 
     @lr.setter
-    def lr(self, value):
+    def lr(self, value: float) -> None:
         self._lr = check_real("lr", value, low=0.0)
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Set every parameter's ``grad`` to zero (in place)."""
         for p in self.params:
             p.grad[...] = 0
 
-    def step(self):
+    def step(self) -> None:
         """Update every parameter in place from its ``grad`` (one optimisation step)."""
         for i, p in enumerate(self.params):
             if p.grad.shape != p.data.shape:
@@ -129,21 +134,21 @@ class Optimizer:
             buf = self.state[key] = np.zeros_like(p.data)
         return buf
 
-    def hyper(self):
+    def hyper(self) -> dict[str, Any]:
         """The hyper-parameters as a dict of Python scalars (``lr`` first)."""
-        out = {"lr": self.lr}
+        out: dict[str, Any] = {"lr": self.lr}
         for name in self.hyper_names:
             value = getattr(self, name)
             out[name] = list(value) if isinstance(value, tuple) else value
         return out
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """A snapshot (copies) of hyper-parameters, step counter and state arrays."""
         return {"type": type(self).__name__, **self.hyper(), "step": self.step_count,
                 "num_params": len(self.params),
                 "state": {k: v.copy() for k, v in self.state.items()}}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore a ``state_dict()`` of the same optimizer type over the same parameters.
 
         Hyper-parameters (``lr`` included), the step counter and the state arrays are
@@ -181,6 +186,6 @@ class Optimizer:
         self.step_count = step
         self.state = staged
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyper().items())
         return f"{type(self).__name__}({args})"

@@ -1,13 +1,17 @@
 """Gradient clipping: by global L2 norm, or element-wise by value. In place on ``p.grad``."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
+from ..nn.module import Parameter
 from .base import check_params, check_real
 
 
-def clip_grad_norm(params, max_norm):
+def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
     """Scale all gradients together so that their global L2 norm is at most ``max_norm``.
 
     With ``total = sqrt(sum_p ||p.grad||**2)`` (each norm in the gradient's dtype, the sum
@@ -46,7 +50,7 @@ def clip_grad_norm(params, max_norm):
     return total
 
 
-def clip_grad_value(params, clip_value):
+def clip_grad_value(params: Iterable[Parameter], clip_value: float) -> None:
     """Clamp every gradient element into ``[-clip_value, clip_value]`` (in place), as
     ``torch.nn.utils.clip_grad_value_``.
 

@@ -1,7 +1,12 @@
 """RMSProp: gradients divided by a running root-mean-square, optionally centred."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+
 import numpy as np
 
+from ..nn.module import Parameter
 from .base import Optimizer, check_real
 
 
@@ -36,8 +41,9 @@ class RMSprop(Optimizer):
     hyper_names = ("alpha", "eps", "weight_decay", "momentum", "centered")
     state_names = ("square_avg", "grad_avg", "momentum_buffer")
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
-                 momentum=0.0, centered=False):
+    def __init__(self, params: Iterable[Parameter], lr: float = 1e-2, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False) -> None:
         self.alpha = check_real("alpha", alpha, low=0.0, high=1.0, high_open=True)
         self.eps = check_real("eps", eps, low=0.0)
         self.weight_decay = check_real("weight_decay", weight_decay, low=0.0)

@@ -22,7 +22,11 @@ Example::
     [1.0, 1.0, 0.5, 0.5, 0.25]
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from .base import Optimizer, check_int, check_real
 
@@ -34,7 +38,7 @@ class _Schedule:
     hyper_names: tuple[str, ...] = ()
     counter_names: tuple[str, ...] = ("last_step",)
 
-    def __init__(self, optimizer, **hypers):
+    def __init__(self, optimizer: Optimizer, **hypers: Any) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be an lstmx.optim optimizer, "
                             f"got {type(optimizer).__name__}")
@@ -47,12 +51,12 @@ class _Schedule:
         """The hyper-parameters, checked (against ``base_lr`` where needed), as a dict."""
         raise NotImplementedError
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Hyper-parameters and counters as a dict of Python scalars and strings."""
         names = ("base_lr", *self.hyper_names, *self.counter_names)
         return {"type": type(self).__name__, **{k: getattr(self, k) for k in names}}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore a ``state_dict()`` of the same schedule type (checked before writing)."""
         d = dict(state_dict)
         if d.get("type") != type(self).__name__:
@@ -69,7 +73,7 @@ class _Schedule:
     def _check_counters(self, d):
         return {"last_step": check_int("last_step", d["last_step"], 0)}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.hyper_names)
         return f"{type(self).__name__}({args}, last_step={self.last_step})"
 
@@ -77,20 +81,20 @@ class _Schedule:
 class _ClosedForm(_Schedule):
     """A schedule whose lr is a function ``lr_at(n)`` of ``base_lr`` and the step count."""
 
-    def __init__(self, optimizer, **hypers):
+    def __init__(self, optimizer: Optimizer, **hypers: Any) -> None:
         super().__init__(optimizer, **hypers)
         optimizer.lr = self.lr_at(0)
 
-    def lr_at(self, n):
+    def lr_at(self, n: int) -> float:
         """The learning rate after ``n`` calls of ``step()``."""
         raise NotImplementedError
 
-    def step(self):
+    def step(self) -> None:
         """Advance one step and set ``optimizer.lr``."""
         self.last_step += 1
         self.optimizer.lr = self.lr_at(self.last_step)
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore the schedule and set ``optimizer.lr`` to its value at ``last_step``."""
         super().load_state_dict(state_dict)
         self.optimizer.lr = self.lr_at(self.last_step)
@@ -108,15 +112,17 @@ class StepLR(_ClosedForm):
     """
 
     hyper_names = ("step_size", "gamma")
+    step_size: int  # set from the validated hyper-parameters
+    gamma: float
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         super().__init__(optimizer, step_size=step_size, gamma=gamma)
 
     def _validate(self, base_lr, step_size, gamma):
         return {"step_size": check_int("step_size", step_size, 1),
                 "gamma": check_real("gamma", gamma, low=0.0)}
 
-    def lr_at(self, n):
+    def lr_at(self, n: int) -> float:
         return self.base_lr * self.gamma ** (n // self.step_size)
 
 
@@ -131,14 +137,15 @@ class ExponentialLR(_ClosedForm):
     """
 
     hyper_names = ("gamma",)
+    gamma: float  # set from the validated hyper-parameters
 
-    def __init__(self, optimizer, gamma):
+    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
         super().__init__(optimizer, gamma=gamma)
 
     def _validate(self, base_lr, gamma):
         return {"gamma": check_real("gamma", gamma, low=0.0)}
 
-    def lr_at(self, n):
+    def lr_at(self, n: int) -> float:
         return self.base_lr * self.gamma ** n
 
 
@@ -163,8 +170,12 @@ class CosineWarmupLR(_ClosedForm):
     """
 
     hyper_names = ("warmup_steps", "total_steps", "min_lr")
+    warmup_steps: int  # set from the validated hyper-parameters
+    total_steps: int
+    min_lr: float
 
-    def __init__(self, optimizer, warmup_steps, total_steps, min_lr=0.0):
+    def __init__(self, optimizer: Optimizer, warmup_steps: int, total_steps: int,
+                 min_lr: float = 0.0) -> None:
         super().__init__(optimizer, warmup_steps=warmup_steps, total_steps=total_steps,
                          min_lr=min_lr)
 
@@ -178,7 +189,7 @@ class CosineWarmupLR(_ClosedForm):
             raise ValueError(f"min_lr={min_lr} exceeds the optimizer's lr={base_lr}")
         return {"warmup_steps": warmup_steps, "total_steps": total_steps, "min_lr": min_lr}
 
-    def lr_at(self, n):
+    def lr_at(self, n: int) -> float:
         w, t = self.warmup_steps, self.total_steps
         if n < w:
             return self.base_lr * (n + 1) / w
@@ -217,9 +228,18 @@ class ReduceLROnPlateau(_Schedule):
     hyper_names = ("mode", "factor", "patience", "threshold", "min_lr", "threshold_mode",
                    "cooldown", "eps")
     counter_names = ("last_step", "best", "num_bad_steps", "cooldown_counter")
+    mode: str  # set from the validated hyper-parameters
+    factor: float
+    patience: int
+    threshold: float
+    min_lr: float
+    threshold_mode: str
+    cooldown: int
+    eps: float
 
-    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
-                 min_lr=0.0, threshold_mode="rel", cooldown=0, eps=1e-8):
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
+                 patience: int = 10, threshold: float = 1e-4, min_lr: float = 0.0,
+                 threshold_mode: str = "rel", cooldown: int = 0, eps: float = 1e-8) -> None:
         super().__init__(optimizer, mode=mode, factor=factor, patience=patience,
                          threshold=threshold, min_lr=min_lr, threshold_mode=threshold_mode,
                          cooldown=cooldown, eps=eps)
@@ -259,7 +279,7 @@ class ReduceLROnPlateau(_Schedule):
             else self.best + self.threshold
         return value > bar
 
-    def step(self, metric):
+    def step(self, metric: float) -> None:
         """Record ``metric`` (a float, e.g. the validation loss) and cut lr if it plateaus."""
         try:
             value = float(metric)

@@ -1,5 +1,10 @@
 """Stochastic gradient descent with momentum, dampening, Nesterov momentum, weight decay."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..nn.module import Parameter
 from .base import Optimizer, check_real
 
 
@@ -36,8 +41,9 @@ class SGD(Optimizer):
     hyper_names = ("momentum", "dampening", "nesterov", "weight_decay")
     state_names = ("momentum_buffer",)
 
-    def __init__(self, params, lr, momentum=0.0, dampening=0.0, nesterov=False,
-                 weight_decay=0.0):
+    def __init__(self, params: Iterable[Parameter], lr: float, momentum: float = 0.0,
+                 dampening: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
         self.momentum = check_real("momentum", momentum, low=0.0)
         self.dampening = check_real("dampening", dampening, low=0.0, high=1.0)
         if not isinstance(nesterov, bool):

@@ -25,7 +25,10 @@ read from the output; at x == 0 it is the one from the left.  hard_sigmoid's
 derivative is taken as 0 at both corners x == -2.5 and x == 2.5.
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "sigmoid",
@@ -45,7 +48,7 @@ __all__ = [
 ]
 
 
-def sigmoid(x):
+def sigmoid(x: ArrayLike) -> np.ndarray:
     """Logistic function 1 / (1 + exp(-x)), computed without overflow.
 
     ``exp`` is only ever evaluated at ``-|x| <= 0``, so it cannot overflow;
@@ -60,28 +63,28 @@ def sigmoid(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-def tanh(x):
+def tanh(x: ArrayLike) -> np.ndarray:
     """Hyperbolic tangent (NumPy's is already stable for large ``|x|``)."""
     return np.tanh(x)
 
 
-def relu(x):
+def relu(x: ArrayLike) -> np.ndarray:
     """Rectified linear unit max(x, 0)."""
     x = np.asarray(x)
     return np.maximum(x, np.zeros((), dtype=x.dtype))
 
 
-def sigmoid_grad_from_output(y):
+def sigmoid_grad_from_output(y: np.ndarray) -> np.ndarray:
     """d sigmoid(x) / dx, given ``y = sigmoid(x)``:  y * (1 - y)."""
     return y * (1 - y)
 
 
-def tanh_grad_from_output(y):
+def tanh_grad_from_output(y: np.ndarray) -> np.ndarray:
     """d tanh(x) / dx, given ``y = tanh(x)``:  1 - y**2."""
     return 1 - y * y
 
 
-def relu_grad_from_output(y):
+def relu_grad_from_output(y: ArrayLike) -> np.ndarray:
     """d relu(x) / dx, given ``y = relu(x)``:  1 where y > 0, else 0."""
     y = np.asarray(y)
     return (y > 0).astype(y.dtype)
@@ -94,14 +97,14 @@ NONLINEARITIES = {
 }
 
 
-def leaky_relu(x, slope=0.01):
+def leaky_relu(x: ArrayLike, slope: float = 0.01) -> np.ndarray:
     """Leaky rectifier: x where x > 0, ``slope * x`` elsewhere."""
     x = np.asarray(x)
     s = x.dtype.type(slope)
     return np.where(x > 0, x, s * x)
 
 
-def elu(x, alpha=1.0):
+def elu(x: ArrayLike, alpha: float = 1.0) -> np.ndarray:
     """Exponential linear unit: x where x > 0, ``alpha * (exp(x) - 1)`` elsewhere.
 
     ``expm1`` is evaluated at ``min(x, 0)`` only, so it cannot overflow and
@@ -112,27 +115,27 @@ def elu(x, alpha=1.0):
     return np.where(x > 0, x, a * np.expm1(np.minimum(x, 0)))
 
 
-def hard_sigmoid(x):
+def hard_sigmoid(x: ArrayLike) -> np.ndarray:
     """Piecewise-linear sigmoid (the Keras one): clip(0.2 * x + 0.5, 0, 1)."""
     x = np.asarray(x)
     # Python floats are "weak" in NumPy 2: float32 stays float32
     return np.clip(0.2 * x + 0.5, 0, 1)
 
 
-def leaky_relu_grad_from_output(y, slope=0.01):
+def leaky_relu_grad_from_output(y: ArrayLike, slope: float = 0.01) -> np.ndarray:
     """d leaky_relu(x) / dx, given ``y = leaky_relu(x)``: 1 where y > 0, else slope."""
     y = np.asarray(y)
     return np.where(y > 0, y.dtype.type(1), y.dtype.type(slope))
 
 
-def elu_grad_from_output(y, alpha=1.0):
+def elu_grad_from_output(y: ArrayLike, alpha: float = 1.0) -> np.ndarray:
     """d elu(x) / dx, given ``y = elu(x)``: 1 where y > 0, else ``y + alpha``
     (for x <= 0, d/dx alpha (exp(x) - 1) = alpha exp(x) = y + alpha)."""
     y = np.asarray(y)
     return np.where(y > 0, y.dtype.type(1), y + y.dtype.type(alpha))
 
 
-def hard_sigmoid_grad_from_output(y):
+def hard_sigmoid_grad_from_output(y: ArrayLike) -> np.ndarray:
     """d hard_sigmoid(x) / dx, given ``y = hard_sigmoid(x)``: 0.2 where 0 < y < 1, else 0."""
     y = np.asarray(y)
     return np.where((y > 0) & (y < 1), y.dtype.type(0.2), y.dtype.type(0))

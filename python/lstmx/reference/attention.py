@@ -12,16 +12,20 @@ Backward, from dscores (B, S):
     dv            = Σ_{b, s} dscores[b, s] · e[b, s, :]  (A,)
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 
-def additive_scores(keys, qp, v):
+def additive_scores(keys: np.ndarray, qp: np.ndarray, v: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """scores (B, S) and e (B, S, A) for keys (B, S, A), qp (B, A), v (A,)."""
     e = np.tanh(keys + qp[:, None, :])
     return e @ v, e
 
 
-def additive_scores_backward(dscores, e, v):
+def additive_scores_backward(dscores: np.ndarray, e: np.ndarray, v: np.ndarray
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """dqp (B, A), dkeys (B, S, A), dv (A,) from dscores (B, S) and the forward's e."""
     dpre = (dscores[:, :, None] * v) * (1.0 - e * e)
     dv = e.reshape(-1, e.shape[-1]).T @ dscores.reshape(-1)

@@ -65,9 +65,14 @@ Everything is computed in the floating dtype of the inputs (float32 stays
 float32).  Slow on purpose: a Python loop over the time steps.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .activations import ACTIVATIONS
 from .layer_norm import (
@@ -153,7 +158,10 @@ def _param_names(model, layer_norm):
     return required, optional
 
 
-def _prepare_ex(model, x, states, params, layer_norm, rec_mask):
+def _prepare_ex(model: str, x: ArrayLike, states: list[tuple[str, ArrayLike | None, str]],
+                params: Mapping[str, ArrayLike], layer_norm: bool, rec_mask: ArrayLike | None
+                ) -> tuple[np.ndarray, list[np.ndarray], dict[str, np.ndarray],
+                           np.ndarray | None, tuple[int, int, int, int, int]]:
     """Check and convert the inputs of an extended forward pass.
 
     ``states`` is a list of (name, array or None, kind) with kind "h" (B, R)
@@ -448,9 +456,12 @@ def _sequence_backward(dy, dfinals, cache):
 # ---------------------------------------------------------------------------
 
 
-def lstm_forward_ex(x, h0, c0, params, lengths=None, *, activation="tanh",
-                    activation_param=None, recurrent_activation="sigmoid",
-                    layer_norm=False, rec_mask=None, eps=1e-5):
+def lstm_forward_ex(x: ArrayLike, h0: ArrayLike | None, c0: ArrayLike | None,
+                    params: Mapping[str, ArrayLike], lengths: ArrayLike | None = None, *,
+                    activation: str = "tanh", activation_param: float | None = None,
+                    recurrent_activation: str = "sigmoid", layer_norm: bool = False,
+                    rec_mask: ArrayLike | None = None, eps: float = 1e-5
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """Run an extended LSTM over a (possibly ragged) batch of sequences.
 
     x (T, B, I); h0 (B, R) or None; c0 (B, H) or None; params a dict (see
@@ -483,7 +494,9 @@ def lstm_forward_ex(x, h0, c0, params, lengths=None, *, activation="tanh",
     return y, h_n, c_n, cache
 
 
-def lstm_backward_ex(dy, dh_n, dc_n, cache):
+def lstm_backward_ex(dy: ArrayLike | None, dh_n: ArrayLike | None, dc_n: ArrayLike | None,
+                     cache: dict[str, Any]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Backward of ``lstm_forward_ex``.
 
     dy (T, B, R), dh_n (B, R), dc_n (B, H), each may be None (zeros);
@@ -496,9 +509,11 @@ def lstm_backward_ex(dy, dh_n, dc_n, cache):
     return dx, dh0, dc0, grads
 
 
-def gru_forward_ex(x, h0, params, lengths=None, *, activation="tanh",
-                   activation_param=None, recurrent_activation="sigmoid",
-                   layer_norm=False, rec_mask=None, eps=1e-5):
+def gru_forward_ex(x: ArrayLike, h0: ArrayLike | None, params: Mapping[str, ArrayLike],
+                   lengths: ArrayLike | None = None, *, activation: str = "tanh",
+                   activation_param: float | None = None, recurrent_activation: str = "sigmoid",
+                   layer_norm: bool = False, rec_mask: ArrayLike | None = None,
+                   eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Run an extended GRU over a (possibly ragged) batch of sequences.
 
     x (T, B, I); h0 (B, H) or None; params a dict (w_ih (3H, I),
@@ -526,7 +541,8 @@ def gru_forward_ex(x, h0, params, lengths=None, *, activation="tanh",
     return y, h_n, cache
 
 
-def gru_backward_ex(dy, dh_n, cache):
+def gru_backward_ex(dy: ArrayLike | None, dh_n: ArrayLike | None, cache: dict[str, Any]
+                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Backward of ``gru_forward_ex``.
 
     dy (T, B, H), dh_n (B, H), each may be None (zeros).
@@ -538,8 +554,10 @@ def gru_backward_ex(dy, dh_n, cache):
     return dx, dh0, grads
 
 
-def rnn_forward_ex(x, h0, params, lengths=None, *, activation="tanh",
-                   activation_param=None, rec_mask=None):
+def rnn_forward_ex(x: ArrayLike, h0: ArrayLike | None, params: Mapping[str, ArrayLike],
+                   lengths: ArrayLike | None = None, *, activation: str = "tanh",
+                   activation_param: float | None = None, rec_mask: ArrayLike | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Run an extended Elman RNN, h' = act(W_ih x + b_ih + W_hh (m * h) + b_hh).
 
     x (T, B, I); h0 (B, H) or None; params a dict with w_ih (H, I),
@@ -563,7 +581,8 @@ def rnn_forward_ex(x, h0, params, lengths=None, *, activation="tanh",
     return y, h_n, cache
 
 
-def rnn_backward_ex(dy, dh_n, cache):
+def rnn_backward_ex(dy: ArrayLike | None, dh_n: ArrayLike | None, cache: dict[str, Any]
+                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Backward of ``rnn_forward_ex``.
 
     dy (T, B, H), dh_n (B, H), each may be None (zeros).

@@ -25,7 +25,12 @@ is the state after step ``lengths[b] - 1``.  In the backward pass
 state flows straight through them.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .activations import (
     sigmoid,
@@ -108,7 +113,8 @@ def _gru_step_backward(dh_new, step, w_ih, w_hh):
 # ---------------------------------------------------------------------------
 
 
-def gru_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh):
+def gru_cell_forward(x: ArrayLike, h: ArrayLike | None, w_ih: ArrayLike, w_hh: ArrayLike,
+                     b_ih: ArrayLike, b_hh: ArrayLike) -> tuple[np.ndarray, dict[str, Any]]:
     """One GRU step.
 
     x (B, I), h (B, H) or None, w_ih (3H, I), w_hh (3H, H), b_ih, b_hh (3H,).
@@ -125,7 +131,7 @@ def gru_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh):
     return h_new, cache
 
 
-def gru_cell_backward(dh_new, cache):
+def gru_cell_backward(dh_new: ArrayLike | None, cache: dict[str, Any]) -> tuple[np.ndarray, ...]:
     """Backward of ``gru_cell_forward``.
 
     dh_new (B, H) or None (zeros).
@@ -144,7 +150,9 @@ def gru_cell_backward(dh_new, cache):
 # ---------------------------------------------------------------------------
 
 
-def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths=None):
+def gru_forward(x: ArrayLike, h0: ArrayLike | None, w_ih: ArrayLike, w_hh: ArrayLike,
+                b_ih: ArrayLike, b_hh: ArrayLike, lengths: ArrayLike | None = None
+                ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Run a GRU over a (possibly ragged) batch of sequences.
 
     x (T, B, I), h0 (B, H) or None, w_ih (3H, I), w_hh (3H, H),
@@ -183,7 +191,8 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths=None):
     return y, np.array(h, copy=True), cache
 
 
-def gru_backward(dy, dh_n, cache):
+def gru_backward(dy: ArrayLike, dh_n: ArrayLike | None, cache: dict[str, Any]
+                 ) -> tuple[np.ndarray, ...]:
     """Backward of ``gru_forward``.
 
     dy (T, B, H), dh_n (B, H) or None (zeros).  ``dy[t, b]`` for

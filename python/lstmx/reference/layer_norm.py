@@ -24,7 +24,10 @@ the input and hidden projections of their gates.
 Everything is computed in the dtype of ``a``.
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "layer_norm_forward",
@@ -34,7 +37,8 @@ __all__ = [
 ]
 
 
-def layer_norm_forward(a, gamma, beta, eps=1e-5):
+def layer_norm_forward(a: ArrayLike, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
+                       ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Normalise ``a`` (..., H) over its last axis; gamma, beta (H,) (or any
     shape that broadcasts against ``a``, such as (G, H) for gate blocks).
 
@@ -54,7 +58,8 @@ def layer_norm_forward(a, gamma, beta, eps=1e-5):
     return gamma * n + beta, (n, rstd)
 
 
-def layer_norm_backward(dout, cache, gamma):
+def layer_norm_backward(dout: np.ndarray, cache: tuple[np.ndarray, np.ndarray], gamma: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Backward of ``layer_norm_forward``.
 
     dout (..., H), cache from the forward, gamma (H,) (or any trailing
@@ -76,7 +81,9 @@ def layer_norm_backward(dout, cache, gamma):
     return da, dgamma, dbeta
 
 
-def layer_norm_blocks_forward(a, gamma, beta, num_blocks, eps=1e-5):
+def layer_norm_blocks_forward(a: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+                              num_blocks: int, eps: float = 1e-5
+                              ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Layer-normalise each of the ``num_blocks`` blocks of ``a`` (B, G*H) separately.
 
     gamma, beta (G*H,).  Returns ``(out (B, G*H), cache)``.
@@ -89,7 +96,8 @@ def layer_norm_blocks_forward(a, gamma, beta, num_blocks, eps=1e-5):
     return out.reshape(B, GH), cache
 
 
-def layer_norm_blocks_backward(dout, cache, gamma):
+def layer_norm_blocks_backward(dout: np.ndarray, cache: tuple[np.ndarray, np.ndarray],
+                               gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Backward of ``layer_norm_blocks_forward``.
 
     dout (B, G*H), gamma (G*H,).  Returns ``(da (B, G*H), dgamma (G*H,),

@@ -26,7 +26,12 @@ pass ``dy[t, b]`` for those steps is ignored and the gradients of the carried
 states flow straight through them.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .activations import (
     sigmoid,
@@ -117,7 +122,9 @@ def _lstm_step_backward(dh_new, dc_new, step, w_ih, w_hh):
 # ---------------------------------------------------------------------------
 
 
-def lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh):
+def lstm_cell_forward(x: ArrayLike, h: ArrayLike | None, c: ArrayLike | None, w_ih: ArrayLike,
+                      w_hh: ArrayLike, b_ih: ArrayLike, b_hh: ArrayLike
+                      ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """One LSTM step.
 
     x (B, I), h (B, H) or None, c (B, H) or None, w_ih (4H, I),
@@ -135,7 +142,8 @@ def lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh):
     return h_new, c_new, cache
 
 
-def lstm_cell_backward(dh_new, dc_new, cache):
+def lstm_cell_backward(dh_new: ArrayLike | None, dc_new: ArrayLike | None, cache: dict[str, Any]
+                       ) -> tuple[np.ndarray, ...]:
     """Backward of ``lstm_cell_forward``.
 
     dh_new, dc_new (B, H), either may be None (zeros).
@@ -155,7 +163,10 @@ def lstm_cell_backward(dh_new, dc_new, cache):
 # ---------------------------------------------------------------------------
 
 
-def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None):
+def lstm_forward(x: ArrayLike, h0: ArrayLike | None, c0: ArrayLike | None, w_ih: ArrayLike,
+                 w_hh: ArrayLike, b_ih: ArrayLike, b_hh: ArrayLike,
+                 lengths: ArrayLike | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """Run an LSTM over a (possibly ragged) batch of sequences.
 
     x (T, B, I), h0, c0 (B, H) or None, w_ih (4H, I), w_hh (4H, H),
@@ -195,7 +206,8 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None):
     return y, np.array(h, copy=True), np.array(c, copy=True), cache
 
 
-def lstm_backward(dy, dh_n, dc_n, cache):
+def lstm_backward(dy: ArrayLike, dh_n: ArrayLike | None, dc_n: ArrayLike | None,
+                  cache: dict[str, Any]) -> tuple[np.ndarray, ...]:
     """Backward of ``lstm_forward``.
 
     dy (T, B, H), dh_n, dc_n (B, H) or None (zeros).  ``dy[t, b]`` for

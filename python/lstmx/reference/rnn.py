@@ -25,7 +25,13 @@ float32).  The helpers whose names start with an underscore (input checking,
 length masks) are also used by ``lstm.py`` and ``gru.py``.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from .activations import NONLINEARITIES
 
@@ -42,14 +48,17 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 
-def _expect_shape(name, array, shape):
+def _expect_shape(name: str, array: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     """Raise a ValueError unless ``array.shape == shape``; return the array."""
     if array.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
     return array
 
 
-def _prepare(x, states, w_ih, w_hh, b_ih, b_hh, num_gates, sequence):
+def _prepare(x: ArrayLike, states: list[tuple[str, ArrayLike | None]], w_ih: ArrayLike,
+             w_hh: ArrayLike, b_ih: ArrayLike, b_hh: ArrayLike, num_gates: int, sequence: bool
+             ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, np.ndarray, np.ndarray,
+                        np.ndarray]:
     """Check and convert the inputs of a forward pass.
 
     Parameters
@@ -101,7 +110,8 @@ def _prepare(x, states, w_ih, w_hh, b_ih, b_hh, num_gates, sequence):
     return x, out_states, w_ih, w_hh, b_ih, b_hh
 
 
-def _grad_or_zeros(grad, shape, dtype, name):
+def _grad_or_zeros(grad: ArrayLike | None, shape: tuple[int, ...], dtype: DTypeLike, name: str
+                   ) -> np.ndarray:
     """An incoming gradient as an array of ``dtype``; None means zeros."""
     if grad is None:
         return np.zeros(shape, dtype=dtype)
@@ -181,7 +191,9 @@ def _rnn_step_backward(dh_new, step, w_ih, w_hh):
 # ---------------------------------------------------------------------------
 
 
-def rnn_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh"):
+def rnn_cell_forward(x: ArrayLike, h: ArrayLike | None, w_ih: ArrayLike, w_hh: ArrayLike,
+                     b_ih: ArrayLike, b_hh: ArrayLike, nonlinearity: str = "tanh"
+                     ) -> tuple[np.ndarray, dict[str, Any]]:
     """One RNN step.
 
     x (B, I), h (B, H) or None, w_ih (H, I), w_hh (H, H), b_ih, b_hh (H,).
@@ -199,7 +211,7 @@ def rnn_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh"):
     return h_new, cache
 
 
-def rnn_cell_backward(dh_new, cache):
+def rnn_cell_backward(dh_new: ArrayLike | None, cache: dict[str, Any]) -> tuple[np.ndarray, ...]:
     """Backward of ``rnn_cell_forward``.
 
     dh_new (B, H) or None (zeros).
@@ -218,7 +230,9 @@ def rnn_cell_backward(dh_new, cache):
 # ---------------------------------------------------------------------------
 
 
-def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths=None, nonlinearity="tanh"):
+def rnn_forward(x: ArrayLike, h0: ArrayLike | None, w_ih: ArrayLike, w_hh: ArrayLike,
+                b_ih: ArrayLike, b_hh: ArrayLike, lengths: ArrayLike | None = None,
+                nonlinearity: str = "tanh") -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Run an RNN over a (possibly ragged) batch of sequences.
 
     x (T, B, I), h0 (B, H) or None, w_ih (H, I), w_hh (H, H),
@@ -259,7 +273,8 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths=None, nonlinearity="tanh"
     return y, np.array(h, copy=True), cache
 
 
-def rnn_backward(dy, dh_n, cache):
+def rnn_backward(dy: ArrayLike, dh_n: ArrayLike | None, cache: dict[str, Any]
+                 ) -> tuple[np.ndarray, ...]:
     """Backward of ``rnn_forward``.
 
     dy (T, B, H), dh_n (B, H) or None (zeros).  ``dy[t, b]`` for

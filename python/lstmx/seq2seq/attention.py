@@ -23,15 +23,23 @@ recent; the gradient w.r.t. the memory is accumulated across steps and handed ba
 the key projection's gradients, by ``memory_backward()`` once the steps are done.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from .. import _core
 from .._matmul import linear, mm
 from ..checks import check_array, check_float_dtype
 from ..nn.module import Module, Parameter
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
-def masked_softmax(scores, mask):
+
+def masked_softmax(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Softmax over the last axis of ``scores (B, S)`` where ``mask (B, S)`` is True;
     masked entries get exactly 0. Every row needs at least one True."""
     s = np.where(mask, scores, -np.inf)
@@ -40,7 +48,7 @@ def masked_softmax(scores, mask):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def length_mask(lengths, steps):
+def length_mask(lengths: ArrayLike, steps: int) -> np.ndarray:
     """(B, S) bool: True at positions j < lengths[b]."""
     return np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
 
@@ -61,8 +69,9 @@ class Attention(Module):
     general ``weight (Q, K)``; dot none.
     """
 
-    def __init__(self, query_dim, memory_dim, score="additive", attention_dim=None,
-                 dtype=np.float32, seed=None):
+    def __init__(self, query_dim: int, memory_dim: int, score: str = "additive",
+                 attention_dim: int | None = None, dtype: DTypeLike = np.float32,
+                 seed: int | None = None) -> None:
         super().__init__()
         for name, v in (("query_dim", query_dim), ("memory_dim", memory_dim),
                         ("attention_dim", attention_dim or query_dim)):
@@ -78,8 +87,11 @@ class Attention(Module):
         self.score = score
         self.dtype = check_float_dtype(dtype)
         rng = np.random.default_rng(seed)
-        self._mem = self._keys = self._dmem = self._dkeys = None
-        self._stack = []
+        self._mem: Any = None
+        self._keys: Any = None
+        self._dmem: Any = None
+        self._dkeys: Any = None
+        self._stack: list[tuple[Any, ...]] = []
         if score == "additive":
             self.attention_dim = A = int(attention_dim or query_dim)
             self.query_weight = Parameter(_uniform(rng, Q, (A, Q), self.dtype))
@@ -113,7 +125,7 @@ class Attention(Module):
 
     # -- memory, steps, backward ---------------------------------------------------------
 
-    def set_memory(self, memory, lengths=None):
+    def set_memory(self, memory: np.ndarray, lengths: ArrayLike | None = None) -> None:
         """Attend over ``memory (S, B, K)``; ``lengths (B,)`` ints in [1, S] (None: all S).
 
         Precomputes the keys; in training mode starts a fresh gradient accumulator.
@@ -142,7 +154,7 @@ class Attention(Module):
             self._dmem = np.zeros_like(self._mem)
             self._dkeys = self._dmem if proj is None else np.zeros_like(self._keys)
 
-    def forward(self, query):
+    def forward(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``context (B, K), weights (B, S)`` for ``query (B, Q)``."""
         if self._mem is None:
             raise RuntimeError("call set_memory(memory, lengths) before attending")
@@ -156,7 +168,7 @@ class Attention(Module):
             self._stack.append((query, weights, cache))
         return context, weights
 
-    def backward(self, dcontext):
+    def backward(self, dcontext: np.ndarray) -> np.ndarray:
         """∂L/∂query (B, Q) of the most recent step, given ``dcontext (B, K)``."""
         if not self._stack:
             raise RuntimeError("backward() needs a forward() in training mode first "
@@ -173,7 +185,7 @@ class Attention(Module):
         dscores = weights * (dweights - (weights * dweights).sum(axis=1, keepdims=True))
         return self._scores_backward(dscores, query, cache)
 
-    def memory_backward(self):
+    def memory_backward(self) -> np.ndarray:
         """∂L/∂memory (S, B, K) accumulated over the steps since ``set_memory``; adds the
         key projection's parameter gradients. Call once, after every step's backward."""
         if self._mem is None or getattr(self, "_dmem", None) is None:
@@ -191,12 +203,12 @@ class Attention(Module):
             dmem = dmem + mm(dkeys.reshape(-1, out), w.data).reshape(dkeys.shape[:-1] + (K,))
         return np.ascontiguousarray(dmem.transpose(1, 0, 2))
 
-    def clear(self):
+    def clear(self) -> None:
         """Forget the memory and the steps kept for backward."""
         self._mem = self._keys = self._dmem = self._dkeys = None
         self._stack = []
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Self:
         if not mode:
             self._stack = []
         return super().train(mode)
@@ -221,7 +233,8 @@ class BahdanauAttention(Attention):
         ((2, 6), (2, 5), 0.0)
     """
 
-    def __init__(self, query_dim, memory_dim, attention_dim=None, dtype=np.float32, seed=None):
+    def __init__(self, query_dim: int, memory_dim: int, attention_dim: int | None = None,
+                 dtype: DTypeLike = np.float32, seed: int | None = None) -> None:
         super().__init__(query_dim, memory_dim, "additive", attention_dim, dtype, seed)
 
 
@@ -239,8 +252,9 @@ class LuongAttention(Attention):
         (2, 6)
     """
 
-    def __init__(self, query_dim, memory_dim, score="general", attention_dim=None,
-                 dtype=np.float32, seed=None):
+    def __init__(self, query_dim: int, memory_dim: int, score: str = "general",
+                 attention_dim: int | None = None, dtype: DTypeLike = np.float32,
+                 seed: int | None = None) -> None:
         if score not in ("dot", "general", "concat"):
             raise ValueError(f"score must be 'dot', 'general' or 'concat', got {score!r}")
         super().__init__(query_dim, memory_dim, "additive" if score == "concat" else score,
@@ -251,7 +265,8 @@ class LuongAttention(Attention):
 ATTENTION_TYPES = ("bahdanau", "luong-dot", "luong-general", "luong-concat")
 
 
-def make_attention(kind, query_dim, memory_dim, dtype=np.float32, seed=None):
+def make_attention(kind: str, query_dim: int, memory_dim: int, dtype: DTypeLike = np.float32,
+                   seed: int | None = None) -> Attention:
     """The attention module named ``kind`` (one of ``ATTENTION_TYPES``)."""
     if kind == "bahdanau":
         return BahdanauAttention(query_dim, memory_dim, dtype=dtype, seed=seed)

@@ -16,7 +16,12 @@ probability r, else the argmax of the previous step's logits (computed without d
 The choice is not differentiable; backward is exact for the tokens actually fed.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from .._matmul import linear
 from ..checks import check_float_dtype
@@ -34,10 +39,11 @@ class DecoderState:
 
     __slots__ = ("h", "c", "feed")
 
-    def __init__(self, h, c, feed):
+    def __init__(self, h: list[np.ndarray], c: list[np.ndarray] | None,
+                 feed: np.ndarray | None) -> None:
         self.h, self.c, self.feed = h, c, feed
 
-    def select(self, index):
+    def select(self, index: Any) -> DecoderState:
         """The state of rows ``index`` (for beam search: reorder and repeat rows)."""
         return DecoderState([x[index] for x in self.h],
                             None if self.c is None else [x[index] for x in self.c],
@@ -69,9 +75,10 @@ class Decoder(Module):
         (2, 2, 20)
     """
 
-    def __init__(self, vocab_size, embedding_dim, hidden_dim, memory_dim,
-                 attention_type="bahdanau", cell="lstm", num_layers=1, dropout=0.0,
-                 padding_idx=0, dtype=np.float32, seed=None):
+    def __init__(self, vocab_size: int, embedding_dim: int, hidden_dim: int, memory_dim: int,
+                 attention_type: str | None = "bahdanau", cell: str = "lstm",
+                 num_layers: int = 1, dropout: float = 0.0, padding_idx: int | None = 0,
+                 dtype: DTypeLike = np.float32, seed: int | None = None) -> None:
         super().__init__()
         self.cell = check_cell(cell)
         self.dtype = check_float_dtype(dtype)
@@ -103,16 +110,17 @@ class Decoder(Module):
         self.embedding_dropout = Dropout(dropout, seed=seeds[5])
         self.output_dropout = Dropout(dropout, seed=seeds[6])
         self.rng = np.random.default_rng(seeds[7])
-        self._cache = None
+        self._cache: tuple[np.ndarray, bool] | None = None
 
     @property
-    def cells(self):
+    def cells(self) -> list[Any]:
         """The stacked cells, bottom first (registered as ``cell0``, ``cell1``, ...)."""
         return [getattr(self, f"cell{l}") for l in range(self.num_layers)]
 
     # -- one step ------------------------------------------------------------------------
 
-    def start(self, memory, lengths, init):
+    def start(self, memory: np.ndarray, lengths: ArrayLike | None,
+              init: tuple[np.ndarray, np.ndarray | None]) -> DecoderState:
         """Attend over ``memory (S, B, K)`` from now on; the initial DecoderState."""
         self._memory_shape = memory.shape
         if self.attention is not None:
@@ -153,7 +161,8 @@ class Decoder(Module):
         """Output projection of one step, kept out of the backward stacks."""
         return linear(tilde, self.out.weight.data, self.out.bias.data)
 
-    def step(self, ids, state):
+    def step(self, ids: ArrayLike, state: DecoderState
+             ) -> tuple[np.ndarray, DecoderState, np.ndarray | None]:
         """One inference step: ``ids (B,)`` previous tokens -> (logits (B, V), new state,
         attention weights (B, S)). Use in eval mode after ``start``."""
         state = state.select(slice(None))
@@ -162,7 +171,10 @@ class Decoder(Module):
 
     # -- whole sequences -----------------------------------------------------------------
 
-    def forward(self, tgt_in, memory, lengths, init, teacher_forcing=1.0, return_attention=False):
+    def forward(self, tgt_in: ArrayLike, memory: np.ndarray, lengths: ArrayLike | None,
+                init: tuple[np.ndarray, np.ndarray | None], teacher_forcing: float = 1.0,
+                return_attention: bool = False
+                ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Logits ``(T, B, V)`` (and attention ``(T, B, S)`` with ``return_attention``)."""
         tgt_in = np.asarray(tgt_in)
         if tgt_in.ndim != 2 or tgt_in.dtype.kind not in "iu":
@@ -179,7 +191,8 @@ class Decoder(Module):
         if forced:
             emb = self.embedding_dropout(self.embedding(tgt_in))
         tildes = np.empty((T, B, self.hidden_dim), self.dtype)
-        attention = np.empty((T, B, memory.shape[0]), self.dtype) if return_attention else None
+        attention: Any = np.empty((T, B, memory.shape[0]), self.dtype) if return_attention \
+            else None
         ids = tgt_in[0]
         for t in range(T):
             if forced:
@@ -197,7 +210,8 @@ class Decoder(Module):
             self._cache = (tildes, forced)
         return (logits, attention) if return_attention else logits
 
-    def backward(self, dlogits):
+    def backward(self, dlogits: np.ndarray
+                 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray | None]]:
         """``(dmemory (S, B, K), (dh0 (L, B, H), dc0 or None))`` from ``dlogits (T, B, V)``."""
         if self._cache is None:
             raise RuntimeError("backward() needs a forward() in training mode first")
@@ -211,12 +225,13 @@ class Decoder(Module):
         dh = [zeros] * L
         dc = None if self.cell == "gru" else [zeros] * L
         dfeed = zeros
-        demb = np.empty((T, B, E), self.dtype) if forced else None
+        demb: Any = np.empty((T, B, E), self.dtype) if forced else None
         plain = self.attention is None
         for t in reversed(range(T)):
             if plain:  # the output read h itself
                 dh[-1] = dh[-1] + dtildes[t]
             else:
+                assert self.combine is not None and self.attention is not None
                 dtilde = dtildes[t] + dfeed if self.luong else dtildes[t]
                 dcomb = self.combine.backward(dtilde * (1.0 - tildes[t] * tildes[t]))
                 ds, dcontext = dcomb[:, :H], np.ascontiguousarray(dcomb[:, H:])
@@ -236,6 +251,7 @@ class Decoder(Module):
             elif self.luong:
                 dfeed = dx[:, E:]
             else:
+                assert self.attention is not None
                 dquery = self.attention.backward(np.ascontiguousarray(dcontext + dx[:, E:]))
                 dh[-1] = dh[-1] + dquery
             if forced:
@@ -244,11 +260,11 @@ class Decoder(Module):
                 self.embedding.backward(self.embedding_dropout.backward(np.ascontiguousarray(de)))
         if forced:
             self.embedding.backward(self.embedding_dropout.backward(demb))
-        dmemory = np.zeros(self._memory_shape, self.dtype) if plain else \
+        dmemory = np.zeros(self._memory_shape, self.dtype) if self.attention is None else \
             self.attention.memory_backward()
         return dmemory, (np.stack(dh), None if dc is None else np.stack(dc))
 
-    def clear(self):
+    def clear(self) -> None:
         """Drop every step kept for backward (after an aborted forward)."""
         self._cache = None
         for m in (self.embedding, self.combine, self.out, self.embedding_dropout,

@@ -6,7 +6,12 @@ sequence's end), ``final`` each layer's last states with the two directions conc
 ``(L, B, D*H)``, ready for the Bridge that starts the decoder.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from ..checks import check_float_dtype
 from ..nn.layers import Dropout, Embedding, Linear
@@ -16,14 +21,14 @@ from ..nn.recurrent import GRU, LSTM
 CELLS = ("lstm", "gru")
 
 
-def check_cell(cell):
+def check_cell(cell: str) -> str:
     """``cell`` must be "lstm" or "gru"."""
     if cell not in CELLS:
         raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
     return cell
 
 
-def join_directions(states, num_layers, num_directions):
+def join_directions(states: np.ndarray, num_layers: int, num_directions: int) -> np.ndarray:
     """(L*D, B, H) in PyTorch's order -> (L, B, D*H), each layer's directions side by side."""
     L, D = num_layers, num_directions
     _, B, H = states.shape
@@ -31,7 +36,7 @@ def join_directions(states, num_layers, num_directions):
     return np.ascontiguousarray(joined.reshape(L, B, D * H))
 
 
-def split_directions(joined, num_directions):
+def split_directions(joined: np.ndarray, num_directions: int) -> np.ndarray:
     """Inverse of ``join_directions``: (L, B, D*H) -> (L*D, B, H)."""
     L, B, DH = joined.shape
     D = num_directions
@@ -62,8 +67,10 @@ class Encoder(Module):
         ((2, 2, 32), (1, 2, 32))
     """
 
-    def __init__(self, vocab_size, embedding_dim, hidden_dim, cell="lstm", num_layers=1,
-                 bidirectional=True, dropout=0.0, padding_idx=0, dtype=np.float32, seed=None):
+    def __init__(self, vocab_size: int, embedding_dim: int, hidden_dim: int, cell: str = "lstm",
+                 num_layers: int = 1, bidirectional: bool = True, dropout: float = 0.0,
+                 padding_idx: int | None = 0, dtype: DTypeLike = np.float32,
+                 seed: int | None = None) -> None:
         super().__init__()
         self.cell = check_cell(cell)
         self.dtype = check_float_dtype(dtype)
@@ -75,12 +82,14 @@ class Encoder(Module):
         self.embedding = Embedding(vocab_size, embedding_dim, padding_idx=padding_idx,
                                    dtype=self.dtype, seed=s_emb)
         self.dropout = Dropout(dropout, seed=s_drop)
-        layer = LSTM if cell == "lstm" else GRU
+        # Any: an LSTM's and a GRU's forward and backward take different states
+        layer: Any = LSTM if cell == "lstm" else GRU
         self.rnn = layer(embedding_dim, hidden_dim, num_layers=self.num_layers,
                          bidirectional=bool(bidirectional), dropout=dropout, dtype=self.dtype,
                          seed=s_rnn, **({"forget_bias": 1.0} if cell == "lstm" else {}))
 
-    def forward(self, src, lengths):
+    def forward(self, src: ArrayLike, lengths: ArrayLike | None
+                ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray | None]]:
         x = self.dropout(self.embedding(src))
         if self.cell == "lstm":
             memory, (h, c) = self.rnn(x, None, lengths)
@@ -91,7 +100,8 @@ class Encoder(Module):
         return memory, (join_directions(h, L, D),
                         None if c is None else join_directions(c, L, D))
 
-    def backward(self, dmemory, dfinal):
+    def backward(self, dmemory: np.ndarray | None,
+                 dfinal: tuple[np.ndarray | None, np.ndarray | None]) -> None:
         """Gradients of the memory and of the final states (either may be None)."""
         dh, dc = dfinal
         D = self.num_directions
@@ -112,7 +122,8 @@ class Bridge(Module):
     ``backward((dh0, dc0)) -> (dh, dc)``.
     """
 
-    def __init__(self, in_dim, out_dim, cell="lstm", dtype=np.float32, seed=None):
+    def __init__(self, in_dim: int, out_dim: int, cell: str = "lstm",
+                 dtype: DTypeLike = np.float32, seed: int | None = None) -> None:
         super().__init__()
         self.cell = check_cell(cell)
         ss = np.random.SeedSequence(seed)
@@ -120,9 +131,10 @@ class Bridge(Module):
         self.h = Linear(in_dim, out_dim, dtype=dtype, seed=s_h)
         if cell == "lstm":
             self.c = Linear(in_dim, out_dim, dtype=dtype, seed=s_c)
-        self._out = None
+        self._out: Any = None
 
-    def forward(self, final):
+    def forward(self, final: tuple[np.ndarray, np.ndarray | None]
+                ) -> tuple[np.ndarray, np.ndarray | None]:
         h, c = final
         h0 = np.tanh(self.h(h))
         c0 = np.tanh(self.c(c)) if self.cell == "lstm" else None
@@ -130,7 +142,8 @@ class Bridge(Module):
             self._out = (h0, c0)
         return h0, c0
 
-    def backward(self, dfinal):
+    def backward(self, dfinal: tuple[np.ndarray, np.ndarray | None]
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
         h0, c0 = self._out
         dh0, dc0 = dfinal
         dh = self.h.backward(dh0 * (1.0 - h0 * h0))

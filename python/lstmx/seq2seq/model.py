@@ -13,14 +13,19 @@ The decoder's width is the encoder's output width (``2 * hidden_dim`` with a bid
 encoder), so every attention score, dot included, applies as is.
 """
 
+from __future__ import annotations
+
+import os
 import time
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from ..checks import check_float_dtype
 from ..data import tokenizers as _tokenizers
-from ..data.batching import pad_batch, seq2seq_batches
+from ..data.batching import Seq2SeqBatch, pad_batch, seq2seq_batches
 from ..data.subwords import SubwordTokenizer
 from ..data.vocab import Vocab
 from ..nn.module import Module
@@ -35,6 +40,8 @@ from .encoder import Bridge, Encoder, check_cell
 from .search import beam_search, greedy_search
 from ..heap import keep_freed_memory
 from ..threads import one_numpy_blas_thread
+
+_Tokenizer = _tokenizers.WordTokenizer | _tokenizers.CharTokenizer | SubwordTokenizer
 
 
 class Translation(NamedTuple):
@@ -127,11 +134,13 @@ class Seq2Seq(Module):
         >>> model.backward(np.ones_like(logits))
     """
 
-    def __init__(self, vocab_size_src, vocab_size_tgt, embedding_dim, hidden_dim,
-                 attention_type="bahdanau", cell="lstm", num_layers=1,
-                 bidirectional_encoder=True, dropout=0.0, seed=0, dtype=np.float32,
-                 teacher_forcing=1.0, src_vocab=None, tgt_vocab=None, src_tokenizer=None,
-                 tgt_tokenizer=None, max_source_len=200):
+    def __init__(self, vocab_size_src: int, vocab_size_tgt: int, embedding_dim: int,
+                 hidden_dim: int, attention_type: str | None = "bahdanau", cell: str = "lstm",
+                 num_layers: int = 1, bidirectional_encoder: bool = True,
+                 dropout: float = 0.0, seed: int | None = 0, dtype: DTypeLike = np.float32,
+                 teacher_forcing: float = 1.0, src_vocab: Vocab | None = None,
+                 tgt_vocab: Vocab | None = None, src_tokenizer: _Tokenizer | None = None,
+                 tgt_tokenizer: _Tokenizer | None = None, max_source_len: int = 200) -> None:
         super().__init__()
         if attention_type is not None and attention_type not in ATTENTION_TYPES:
             raise ValueError(f"attention_type must be one of {', '.join(ATTENTION_TYPES)}, "
@@ -177,7 +186,7 @@ class Seq2Seq(Module):
     # -- configuration and checkpoints ---------------------------------------------------
 
     @property
-    def config(self):
+    def config(self) -> dict[str, Any]:
         """Everything ``from_config`` needs to rebuild this model (JSON-able)."""
         return {
             "vocab_size_src": self.vocab_size_src, "vocab_size_tgt": self.vocab_size_tgt,
@@ -193,7 +202,7 @@ class Seq2Seq(Module):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Mapping[str, Any]) -> Seq2Seq:
         """A fresh model (untrained weights) from ``config``."""
         cfg = dict(config)
         for side in ("src", "tgt"):
@@ -203,21 +212,25 @@ class Seq2Seq(Module):
         cfg["dtype"] = np.dtype(cfg["dtype"])
         return cls(**cfg)
 
-    def save(self, path, optimizer=None, extra=None):
+    def save(self, path: str | os.PathLike[str], optimizer: Any = None,
+             extra: dict[str, Any] | None = None) -> Any:
         """Write the model, its vocabularies and tokenizers to one checkpoint file."""
         return save_checkpoint(path, self, optimizer, extra=extra)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike[str]) -> Seq2Seq:
         """The model saved at ``path`` (by ``save`` or by a Trainer)."""
         model = load_model(path)
         if not isinstance(model, cls):
             raise ValueError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
-        return model.eval()
+        model.eval()
+        return model
 
     @classmethod
-    def from_pairs(cls, pairs, embedding_dim=64, hidden_dim=64, src_tokenizer=None,
-                   tgt_tokenizer=None, min_freq=1, max_vocab=None, **kwargs):
+    def from_pairs(cls, pairs: Iterable[tuple[str, str]], embedding_dim: int = 64,
+                   hidden_dim: int = 64, src_tokenizer: _Tokenizer | None = None,
+                   tgt_tokenizer: _Tokenizer | None = None, min_freq: int = 1,
+                   max_vocab: int | None = None, **kwargs: Any) -> Seq2Seq:
         """Build the vocabularies from (source, target) string ``pairs``, then the model
         (remaining arguments as in ``Seq2Seq``)."""
         src_tok = src_tokenizer or _tokenizers.WordTokenizer()
@@ -235,12 +248,14 @@ class Seq2Seq(Module):
 
     # -- arrays --------------------------------------------------------------------------
 
-    def encode(self, src, src_lengths):
+    def encode(self, src: ArrayLike, src_lengths: ArrayLike
+               ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray | None]]:
         """``memory (S, B, D*H)`` and the decoder's initial state ``(h0, c0)`` (L, B, D*H)."""
         memory, final = self.encoder(src, src_lengths)
         return memory, self.bridge(final)
 
-    def forward(self, src, src_lengths, tgt_in, return_attention=False):
+    def forward(self, src: ArrayLike, src_lengths: ArrayLike, tgt_in: ArrayLike,
+                return_attention: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Logits ``(T, B, V_tgt)`` of the next target token at every step (teacher forcing
         with ratio ``self.teacher_forcing`` in training, full in eval mode); with
         ``return_attention`` also the weights ``(T, B, S)``."""
@@ -248,12 +263,12 @@ class Seq2Seq(Module):
         return self.decoder(tgt_in, memory, src_lengths, init, self.teacher_forcing,
                             return_attention)
 
-    def backward(self, dlogits):
+    def backward(self, dlogits: np.ndarray) -> None:
         """Back-propagate ``dlogits (T, B, V_tgt)``; returns None (the inputs are ids)."""
         dmemory, dinit = self.decoder.backward(dlogits)
         self.encoder.backward(dmemory, self.bridge.backward(dinit))
 
-    def train_step(self, batch, loss):
+    def train_step(self, batch: Seq2SeqBatch, loss: Any) -> tuple[float, int]:
         """Forward and backward of one ``Seq2SeqBatch`` -> (loss value, target tokens)."""
         keep_freed_memory()  # every step allocates the same large arrays (lstmx.heap)
         (src, src_lengths, tgt_in), tgt_out, mask = batch
@@ -261,7 +276,7 @@ class Seq2Seq(Module):
         self.backward(loss.backward())
         return value, int(np.count_nonzero(mask))
 
-    def eval_step(self, batch, loss):
+    def eval_step(self, batch: Seq2SeqBatch, loss: Any) -> tuple[float, int]:
         """Loss of one batch under full teacher forcing (no backward)."""
         (src, src_lengths, tgt_in), tgt_out, mask = batch
         return loss.forward(self.forward(src, src_lengths, tgt_in), tgt_out, mask), \
@@ -274,10 +289,11 @@ class Seq2Seq(Module):
             raise RuntimeError("this model has no vocabularies: build it with "
                                "Seq2Seq.from_pairs(...) or pass src_vocab and tgt_vocab")
 
-    def source_ids(self, sentence):
+    def source_ids(self, sentence: str) -> list[int]:
         """Token ids of one source sentence, ``<eos>`` appended (an empty sentence is just
         ``<eos>``); ValueError beyond ``max_source_len``."""
         self._need_vocabs()
+        assert self.src_vocab is not None
         if not isinstance(sentence, str):
             raise TypeError(f"a sentence must be a str, got {type(sentence).__name__}")
         ids = self.src_vocab.encode(self.src_tokenizer.tokenize(sentence), add_eos=True)
@@ -287,9 +303,10 @@ class Seq2Seq(Module):
                              f"{self.max_source_len}): split it into shorter sentences")
         return ids
 
-    def pair_ids(self, pairs):
+    def pair_ids(self, pairs: Iterable[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
         """(source ids with <eos>, target ids) for (source, target) string pairs."""
         self._need_vocabs()
+        assert self.src_vocab is not None and self.tgt_vocab is not None
         out = []
         for s, t in pairs:
             src = self.src_vocab.encode(self.src_tokenizer.tokenize(s), add_eos=True)
@@ -297,15 +314,17 @@ class Seq2Seq(Module):
         return out
 
     @one_numpy_blas_thread
-    def translate_batch(self, sentences, beam_size=1, max_len=None, length_penalty=1.0,
-                        return_attention=False, batch_size=64):
+    def translate_batch(self, sentences: Iterable[str], beam_size: int = 1,
+                        max_len: int | None = None, length_penalty: float = 1.0,
+                        return_attention: bool = False, batch_size: int = 64
+                        ) -> list[str] | list[Translation]:
         """Translate a list of strings; a list of strings (or of ``Translation`` with
         ``return_attention``). Each result is what ``translate`` gives for that sentence
         alone. ``max_len``: output tokens at most (default 2 * source length + 10)."""
         if isinstance(sentences, str):
             raise TypeError("translate_batch takes a list of strings; use translate() for one")
         ids = [self.source_ids(s) for s in sentences]
-        results = [None] * len(ids)
+        results: list[Any] = [None] * len(ids)
         was_training = self.training
         self.eval()
         try:
@@ -321,8 +340,9 @@ class Seq2Seq(Module):
         return results
 
     @one_numpy_blas_thread
-    def translate(self, sentence, beam_size=5, max_len=None, length_penalty=1.0,
-                  return_attention=False):
+    def translate(self, sentence: str, beam_size: int = 5, max_len: int | None = None,
+                  length_penalty: float = 1.0, return_attention: bool = False
+                  ) -> str | Translation:
         """Translate one string (beam search; ``beam_size=1`` is greedy). With
         ``return_attention`` a ``Translation`` (text, tokens, source tokens, weights)."""
         return self.translate_batch([sentence], beam_size, max_len, length_penalty,
@@ -350,15 +370,24 @@ class Seq2Seq(Module):
 
     # -- training ------------------------------------------------------------------------
 
-    def batches(self, pairs, batch_size=64, shuffle=True, seed=0):
+    def batches(self, pairs: Iterable[tuple[str, str]], batch_size: int = 64,
+                shuffle: bool = True, seed: int = 0) -> list[Seq2SeqBatch]:
         """``Seq2SeqBatch`` list of (source, target) string pairs, bucketed by length."""
+        ids = self.pair_ids(pairs)
         v = self.tgt_vocab
-        return seq2seq_batches(self.pair_ids(pairs), batch_size, seed=seed, shuffle=shuffle,
+        assert v is not None  # pair_ids has checked
+        return seq2seq_batches(ids, batch_size, seed=seed, shuffle=shuffle,
                                pad_id=v.pad_id, sos_id=v.sos_id, eos_id=v.eos_id)
 
-    def fit(self, pairs, val_pairs=None, epochs=10, batch_size=64, lr=3e-3, clip_norm=1.0,
-            label_smoothing=0.0, max_seconds=None, patience=None, keep_best=True,
-            metrics=None, schedule=None, checkpoint_path=None, progress=True, seed=0):
+    def fit(self, pairs: Iterable[tuple[str, str]],
+            val_pairs: Iterable[tuple[str, str]] | None = None, epochs: int = 10,
+            batch_size: int = 64, lr: float = 3e-3, clip_norm: float | None = 1.0,
+            label_smoothing: float = 0.0, max_seconds: float | None = None,
+            patience: int | None = None, keep_best: bool = True,
+            metrics: Mapping[str, Callable[..., Any]] | None = None,
+            schedule: Callable[[Any], Any] | None = None,
+            checkpoint_path: str | os.PathLike[str] | None = None, progress: bool = True,
+            seed: int = 0) -> list[dict[str, Any]]:
         """Train on (source, target) string pairs with Adam and the ``Trainer``.
 
         Every epoch draws a fresh bucketed order (``seed + epoch``). ``max_seconds`` stops
@@ -374,10 +403,11 @@ class Seq2Seq(Module):
         if not ids:
             raise ValueError("fit needs at least one training pair")
         v = self.tgt_vocab
+        assert v is not None  # pair_ids has checked
         val = self.batches(val_pairs, batch_size, shuffle=False) if val_pairs else None
         deadline = None if max_seconds is None else time.perf_counter() + float(max_seconds)
 
-        timed = []
+        timed: list[UntilDeadline] = []
 
         def epoch_batches(epoch):
             timed.append(UntilDeadline(seq2seq_batches(ids, batch_size, seed=seed + epoch,

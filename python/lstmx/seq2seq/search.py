@@ -9,9 +9,13 @@ A row stops at ``<eos>`` or after ``max_len[b]`` tokens; ``max_len`` is per row 
 sentence decodes the same alone as in a batch. ``<pad>`` and ``<sos>`` are never produced.
 """
 
-from typing import NamedTuple
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 class Hypothesis(NamedTuple):
@@ -44,8 +48,9 @@ def _row_limits(max_len, B):
     return limits
 
 
-def greedy_search(model, src, lengths, max_len, sos_id, eos_id, pad_id=0,
-                  return_attention=False):
+def greedy_search(model: Any, src: ArrayLike, lengths: Sequence[int] | np.ndarray,
+                  max_len: int | ArrayLike, sos_id: int, eos_id: int, pad_id: int = 0,
+                  return_attention: bool = False) -> list[Hypothesis]:
     """Feed back the most probable token at every step.
 
     Args: src ``(S, B)`` int, lengths ``(B,)``, max_len an int or ``(B,)`` ints.
@@ -58,7 +63,8 @@ def greedy_search(model, src, lengths, max_len, sos_id, eos_id, pad_id=0,
     ids = np.full(B, sos_id, dtype=np.int64)
     done = np.zeros(B, bool)
     score = np.zeros(B)
-    out, weights = [], []
+    out: Any = []
+    weights: Any = []
     for t in range(int(limits.max())):
         logits, state, w = model.decoder.step(ids, state)
         logp = _log_probs(logits, pad_id, sos_id)
@@ -83,8 +89,10 @@ def greedy_search(model, src, lengths, max_len, sos_id, eos_id, pad_id=0,
     return hyps
 
 
-def beam_search(model, src, lengths, max_len, sos_id, eos_id, pad_id=0, beam_size=5,
-                length_penalty=1.0, return_attention=False):
+def beam_search(model: Any, src: ArrayLike, lengths: ArrayLike, max_len: int | ArrayLike,
+                sos_id: int, eos_id: int, pad_id: int = 0, beam_size: int = 5,
+                length_penalty: float = 1.0, return_attention: bool = False
+                ) -> list[Hypothesis]:
     """Keep the ``beam_size`` most probable prefixes of every sentence.
 
     A prefix that has produced <eos> stays in its beam with a frozen score (its only
@@ -115,7 +123,7 @@ def beam_search(model, src, lengths, max_len, sos_id, eos_id, pad_id=0, beam_siz
     done = np.zeros((B, K), bool)
     steps = np.zeros((B, K), np.int64)  # tokens produced, <eos> included
     hist = np.zeros((B, K, 0), np.int64)
-    att = np.zeros((B, K, 0, S)) if return_attention else None
+    att: Any = np.zeros((B, K, 0, S)) if return_attention else None
     ids = np.full(B * K, sos_id, dtype=np.int64)
     base = np.arange(B)[:, None]
     for t in range(int(limits.max())):

@@ -32,6 +32,8 @@ Example::
     3
 """
 
+from __future__ import annotations
+
 import importlib
 import json
 import os
@@ -39,8 +41,17 @@ import tempfile
 import time
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..nn.module import Module
+    from ..optim.base import Optimizer
+
+_M = TypeVar("_M", bound="Module")
+_T = TypeVar("_T")
 
 try:
     import fcntl
@@ -108,13 +119,13 @@ def _named_modules(module, prefix=""):
         yield from _named_modules(sub, f"{prefix}{name}.")
 
 
-def model_rng_states(model):
+def model_rng_states(model: Module) -> dict[str, Any]:
     """``{"<module path>.<name>": bit_generator.state}`` of every generator of ``model``.
 
     A module with a ``rng_states()`` method reports its own (``{name: state}``); otherwise
     its ``numpy.random.Generator`` attributes are collected. Sub-modules are visited too.
     """
-    states = {}
+    states: dict[str, Any] = {}
     for prefix, m in _named_modules(model):
         own = getattr(m, "rng_states", None)
         if callable(own):
@@ -135,7 +146,8 @@ def _check_rng_states(model, states, source):
                          f"{missing}, unexpected {unexpected}")
 
 
-def set_model_rng_states(model, states, source="checkpoint"):
+def set_model_rng_states(model: Module, states: Mapping[str, Any],
+                         source: str = "checkpoint") -> None:
     """Put saved generator states back (inverse of ``model_rng_states``).
 
     The model's generators and the saved ones must be the same set; a ValueError names
@@ -158,7 +170,9 @@ def _state_or_none(obj):
     return None if obj is None else obj.state_dict()
 
 
-def save_checkpoint(path, model, optimizer=None, schedule=None, extra=None):
+def save_checkpoint(path: str | os.PathLike[str], model: Module,
+                    optimizer: Optimizer | None = None, schedule: Any = None,
+                    extra: Any = None) -> str:
     """Write ``model`` (config, parameters, generator states), the ``optimizer`` and
     ``schedule`` states and ``extra`` (any tree of dicts/lists/numbers/strings/arrays, e.g.
     the epoch and the history) to ``path`` atomically. Returns ``path``.
@@ -168,13 +182,13 @@ def save_checkpoint(path, model, optimizer=None, schedule=None, extra=None):
     """
     path = os.fspath(path)
     cls = type(model)
-    header = {
+    header: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "model": {"class": cls.__qualname__, "module": cls.__module__,
                   "config": getattr(model, "config", None)},
     }
-    arrays = {}
+    arrays: dict[str, Any] = {}  # Any: the np.savez stub types allow_pickle among **kwds
     trees = {
         "parameters": OrderedDict((n, p.data) for n, p in model.named_parameters()),
         "optimizer": _state_or_none(optimizer),
@@ -269,7 +283,8 @@ class Checkpoint:
     (state dicts or None); ``rng`` (generator states); ``extra`` (whatever was saved).
     """
 
-    def __init__(self, path, header, arrays):
+    def __init__(self, path: str, header: Mapping[str, Any],
+                 arrays: Mapping[str, np.ndarray]) -> None:
         self.path = path
         model = _expect(header.get("model"), dict, "model")
         self.model_class = _expect(model.get("class"), str, "model class")
@@ -287,7 +302,7 @@ class Checkpoint:
         self.rng = _expect(_decode(header.get("rng"), arrays), dict, "generator states")
         self.extra = _decode(header.get("extra"), arrays)
 
-    def check_model(self, model):
+    def check_model(self, model: Module) -> None:
         """Raise ValueError (naming this file) unless ``model`` has the checkpoint's class
         name, config, parameter names, shapes and dtypes."""
         problems = []
@@ -320,7 +335,8 @@ class Checkpoint:
         if problems:
             raise ValueError(f"{self.path} does not match this model: " + "; ".join(problems))
 
-    def restore(self, model, optimizer=None, schedule=None, rng=True, then=None):
+    def restore(self, model: _M, optimizer: Optimizer | None = None, schedule: Any = None,
+                rng: bool = True, then: Callable[[], object] | None = None) -> _M:
         """Load the parameters (and generator states, with ``rng``) into ``model`` and the
         saved states into ``optimizer`` and ``schedule``, all or nothing: the model is
         checked first (``check_model``), and if any part is refused on the way (an optimizer
@@ -386,7 +402,7 @@ def _put_back(before, model, optimizer, schedule, rng):
         set_model_rng_states(model, before["rng"])
 
 
-def load_checkpoint(path):
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read a checkpoint written by ``save_checkpoint``; returns a ``Checkpoint``.
 
     A file that is not an lstmx checkpoint (not an ``.npz``, truncated, no header, another
@@ -436,7 +452,7 @@ _MODEL_CLASSES = {
 _REGISTERED: dict[str, type] = {}
 
 
-def register_model_class(cls):
+def register_model_class(cls: type[_T]) -> type[_T]:
     """Let ``load_model`` rebuild checkpoints of ``cls`` (a Module with ``config`` and a
     ``from_config`` classmethod), under its ``__qualname__``. Returns ``cls`` (usable as a
     class decorator)."""
@@ -457,7 +473,7 @@ def _model_class(path, name, module):
     return getattr(importlib.import_module(known[0]), known[1])
 
 
-def load_model(path):
+def load_model(path: str | os.PathLike[str]) -> Module:
     """Rebuild the saved model with ``from_config(config)`` and load its parameters.
 
     Only lstmx's model classes (and those given to ``register_model_class``) are rebuilt;

@@ -10,6 +10,11 @@ Float inputs must be float32 or float64 numpy arrays of one dtype (TypeError oth
 never a silent cast); shapes are checked before any work (ValueError naming the argument).
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 
@@ -40,11 +45,13 @@ def _check_mask(mask, shape, describe):
 class _Loss:
     """Shared plumbing: ``loss(...)`` is ``loss.forward(...)``; one backward per forward."""
 
-    def __init__(self):
-        self._saved = None
+    forward: Callable[..., float]  # defined by each loss
+
+    def __init__(self) -> None:
+        self._saved: tuple[Any, ...] | None = None
         self.num_tokens = 0
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> float:
         return self.forward(*args, **kwargs)
 
     def _take_saved(self):
@@ -54,7 +61,7 @@ class _Loss:
         saved, self._saved = self._saved, None
         return saved
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
@@ -82,13 +89,14 @@ class CrossEntropyLoss(_Loss):
         (4, 2, 5)
     """
 
-    def __init__(self, label_smoothing=0.0):
+    def __init__(self, label_smoothing: float = 0.0) -> None:
         super().__init__()
         if not 0.0 <= float(label_smoothing) <= 1.0:
             raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing!r}")
         self.label_smoothing = float(label_smoothing)
 
-    def forward(self, logits, targets, mask=None):
+    def forward(self, logits: np.ndarray, targets: np.ndarray,
+                mask: np.ndarray | None = None) -> float:
         _check_float(logits, "logits")
         if logits.ndim < 1 or logits.shape[-1] < 1:
             raise ValueError(f"logits must have shape (..., V) with V >= 1, got {logits.shape}")
@@ -133,7 +141,7 @@ class CrossEntropyLoss(_Loss):
         self.num_tokens = n
         return float(total / n) if n else 0.0
 
-    def backward(self):
+    def backward(self) -> np.ndarray:
         p, rows, t, keep, n, shape = self._take_saved()
         # d(mean)/dz = (softmax − q) / n,  q = (1 − ε)·onehot(t) + ε/V
         eps, V = self.label_smoothing, shape[-1]
@@ -145,7 +153,7 @@ class CrossEntropyLoss(_Loss):
             p[~keep] = 0.0
         return p.reshape(shape)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"CrossEntropyLoss(label_smoothing={self.label_smoothing})"
 
 
@@ -196,14 +204,15 @@ class MSELoss(_Loss):
         array([1., 2.])
     """
 
-    def forward(self, pred, target, mask=None):
+    def forward(self, pred: np.ndarray, target: np.ndarray,
+                mask: np.ndarray | None = None) -> float:
         mask, n = _masked_mean_setup(pred, target, mask)
         diff = pred - target
         self._saved = (diff, mask, n)
         self.num_tokens = n
         return _mean(diff * diff, mask, n)
 
-    def backward(self):
+    def backward(self) -> np.ndarray:
         diff, mask, n = self._take_saved()
         diff *= 2.0
         return _scaled(diff, mask, n)
@@ -226,7 +235,8 @@ class BCEWithLogitsLoss(_Loss):
         0.346574
     """
 
-    def forward(self, logits, target, mask=None):
+    def forward(self, logits: np.ndarray, target: np.ndarray,
+                mask: np.ndarray | None = None) -> float:
         mask, n = _masked_mean_setup(logits, target, mask)
         e = np.exp(-np.abs(logits))
         per_element = np.maximum(logits, 0) - logits * target + np.log1p(e)
@@ -237,6 +247,6 @@ class BCEWithLogitsLoss(_Loss):
         self.num_tokens = n
         return _mean(per_element, mask, n)
 
-    def backward(self):
+    def backward(self) -> np.ndarray:
         grad, mask, n = self._take_saved()
         return _scaled(grad, mask, n)

@@ -3,7 +3,11 @@
 matplotlib is optional (``pip install lstmx[plot]``) and imported only when a plot is drawn.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 def _pyplot():
@@ -15,7 +19,8 @@ def _pyplot():
     return plt
 
 
-def plot_history(history, path, title=None):
+def plot_history(history: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
+                 title: str | None = None) -> str:
     """Write a PNG of training and validation curves to ``path``; returns ``path``.
 
     ``history``: the list of per-epoch dicts of ``Trainer.history`` (keys ``epoch``,

@@ -28,17 +28,30 @@ and ``fit(..., epochs=20)`` again: it trains the remaining epochs and ends with 
 parameters of an uninterrupted run (same seeds, same batches per epoch).
 """
 
+from __future__ import annotations
+
+import os
 import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
 from ..heap import keep_freed_memory
+from ..nn.module import Module
 from ..optim import ReduceLROnPlateau, clip_grad_norm
+from ..optim.base import Optimizer
 from .checkpoint import load_checkpoint, save_checkpoint
 from ..threads import one_numpy_blas_thread
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 __all__ = ["Trainer", "EarlyStopping"]
+
+# batches for one epoch: an iterable of batches, or ``epoch -> iterable of batches``
+Batches = Iterable[Any] | Callable[[int], Iterable[Any]]
 
 
 class EarlyStopping:
@@ -55,8 +68,8 @@ class EarlyStopping:
     Attributes ``best``, ``best_epoch`` (1-based), ``bad_epochs``.
     """
 
-    def __init__(self, monitor="val_loss", mode="min", patience=5, min_delta=0.0,
-                 restore_best=False):
+    def __init__(self, monitor: str = "val_loss", mode: str = "min", patience: int = 5,
+                 min_delta: float = 0.0, restore_best: bool = False) -> None:
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         if not isinstance(patience, (int, np.integer)) or patience < 1:
@@ -68,11 +81,11 @@ class EarlyStopping:
         self.patience = int(patience)
         self.min_delta = float(min_delta)
         self.restore_best = bool(restore_best)
-        self.best = None
-        self.best_epoch = None
+        self.best: float | None = None
+        self.best_epoch: int | None = None
         self.bad_epochs = 0
 
-    def update(self, value, epoch):
+    def update(self, value: float, epoch: int) -> bool:
         """Record ``value`` of 1-based ``epoch``; True when it is a new best."""
         value = float(value)
         if self.best is None:
@@ -88,14 +101,14 @@ class EarlyStopping:
         return better
 
     @property
-    def should_stop(self):
+    def should_stop(self) -> bool:
         """True once ``patience`` epochs in a row brought no improvement."""
         return self.bad_epochs >= self.patience
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.best = state["best"]
         self.best_epoch = state["best_epoch"]
         self.bad_epochs = int(state["bad_epochs"])
@@ -157,9 +170,13 @@ class Trainer:
     parameters, with ``EarlyStopping(restore_best=True)``).
     """
 
-    def __init__(self, model, optimizer, loss, clip_norm=None, schedule=None,
-                 schedule_interval="epoch", metrics=None, early_stopping=None,
-                 checkpoint_path=None, seed=0, shuffle=True, progress=True):
+    def __init__(self, model: Module, optimizer: Optimizer, loss: Any,
+                 clip_norm: float | None = None, schedule: Any = None,
+                 schedule_interval: str = "epoch",
+                 metrics: Mapping[str, Callable[[Any, list[Any]], float]] | None = None,
+                 early_stopping: EarlyStopping | dict[str, Any] | None = None,
+                 checkpoint_path: str | os.PathLike[str] | None = None, seed: int | None = 0,
+                 shuffle: bool = True, progress: bool = True) -> None:
         if clip_norm is not None and not clip_norm > 0:
             raise ValueError(f"clip_norm must be positive or None, got {clip_norm!r}")
         if schedule_interval not in ("epoch", "batch"):
@@ -190,9 +207,9 @@ class Trainer:
         self.shuffle = bool(shuffle)
         self.progress = bool(progress)
         self.epoch = 0
-        self.history = []
+        self.history: list[dict[str, Any]] = []
         self.stopped_early = False
-        self.best_state = None
+        self.best_state: Mapping[str, np.ndarray] | None = None
 
     # -- one epoch ---------------------------------------------------------------------
 
@@ -256,7 +273,7 @@ class Trainer:
     # -- validation --------------------------------------------------------------------
 
     @one_numpy_blas_thread
-    def evaluate(self, batches):
+    def evaluate(self, batches: Batches) -> dict[str, float | None]:
         """Mean loss per token over ``batches`` (model in eval mode) and every metric:
         ``{"loss": float, "<metric>": float, ...}``. The model is back in training mode
         afterwards."""
@@ -324,7 +341,8 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------
 
     @one_numpy_blas_thread
-    def fit(self, train_batches, val_batches=None, epochs=1):
+    def fit(self, train_batches: Batches, val_batches: Batches | None = None,
+            epochs: int = 1) -> list[dict[str, Any]]:
         """Train until ``epochs`` epochs are complete (counting epochs done before a
         ``resume``), or until early stopping; returns ``history``.
 
@@ -368,7 +386,7 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> str:
         """Write a checkpoint with everything ``resume`` needs: model (config, parameters,
         generators), optimizer, schedule, this trainer's epoch, history, generator,
         early-stopping state and best parameters."""
@@ -384,7 +402,7 @@ class Trainer:
         return save_checkpoint(path, self.model, self.optimizer, self.schedule,
                                extra={"trainer": trainer})
 
-    def resume(self, path):
+    def resume(self, path: str | os.PathLike[str]) -> Self:
         """Load a checkpoint written by ``save`` (or during ``fit``) into this trainer's
         model, optimizer and schedule, and restore the trainer's own state; returns self.
 

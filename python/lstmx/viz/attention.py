@@ -3,9 +3,14 @@
 matplotlib is optional (``pip install matplotlib``) and imported only when a plot is drawn.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 def _figure_class():
@@ -18,7 +23,9 @@ def _figure_class():
     return Figure
 
 
-def plot_attention(src_tokens, tgt_tokens, weights, path, title=None):
+def plot_attention(src_tokens: Iterable[Any], tgt_tokens: Iterable[Any], weights: ArrayLike,
+                   path: str | os.PathLike[str], title: str | None = None
+                   ) -> str | os.PathLike[str]:
     """Write a heatmap PNG of attention ``weights (T_tgt, T_src)`` to ``path``; returns path.
 
     Row t is the distribution over source tokens used to produce ``tgt_tokens[t]``; columns

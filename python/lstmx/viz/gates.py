@@ -13,7 +13,14 @@ panel per gate and state:
 matplotlib is optional (``pip install matplotlib``) and imported only when a plot is drawn.
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import reference
 from ..nn.cells import GRUCell, LSTMCell, RNNCell
@@ -34,6 +41,7 @@ _PANELS = {
     "h": ("hidden state h", "RdBu_r", (-1.0, 1.0)),
 }
 _ORDER = {"lstm": "ifgoch", "gru": "rznh", "rnn": "h"}
+_Layer = LSTM | GRU | RNN | LSTMCell | GRUCell | RNNCell | Mapping[str, Any]
 _KINDS = {LSTM: "lstm", LSTMCell: "lstm", GRU: "gru", GRUCell: "gru", RNN: "rnn", RNNCell: "rnn"}
 
 
@@ -66,7 +74,7 @@ def _weights(layer_or_weights):
             w.get("bias_hh", zeros))
 
 
-def gate_activations(layer_or_weights, x):
+def gate_activations(layer_or_weights: _Layer, x: ArrayLike) -> dict[str, np.ndarray]:
     """Every gate and state of the first layer at every step of one sequence.
 
     Args:
@@ -93,8 +101,9 @@ def gate_activations(layer_or_weights, x):
     if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != w_ih.shape[1]:
         raise ValueError(f"x must be one sequence of shape (T, input_size={w_ih.shape[1]}) "
                          f"or (T, 1, {w_ih.shape[1]}) with T >= 1, got {x.shape}")
-    steps = {name: [] for name in _ORDER[kind]}
-    h = c = None
+    steps: dict[str, list[np.ndarray]] = {name: [] for name in _ORDER[kind]}
+    h: np.ndarray | None = None
+    c: np.ndarray | None = None
     for x_t in x:
         x_t = x_t[None, :]
         if kind == "lstm":
@@ -120,7 +129,9 @@ def _figure_class():
     return Figure
 
 
-def plot_gates(layer_or_weights, x, path, labels=None, max_units=64, title=None):
+def plot_gates(layer_or_weights: _Layer, x: ArrayLike, path: str | os.PathLike[str],
+               labels: Iterable[Any] | None = None, max_units: int = 64,
+               title: str | None = None) -> dict[str, np.ndarray]:
     """Write heatmaps of the gates and states of one sequence to ``path`` (PNG); returns the
     activations ``gate_activations(layer_or_weights, x)``.
 
