@@ -174,5 +174,56 @@ def test_ctrl_c_during_training_saves_and_says_how_to_go_on(tmp_path):
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err
     assert f"lstmx generate --checkpoint {save}" in err
+    assert f"--resume {save}" in err
     code, out, err = run_cli("generate", "--checkpoint", str(save), "--length", "5")
     assert code == 0, err
+
+
+def _tiny_files(tmp_path):
+    from lstmx.data.tatoeba_en_fr import corpus_pairs
+    pairs = corpus_pairs()[:3000:3]
+    (tmp_path / "pairs.txt").write_text("".join(f"{a}\t{b}\n" for a, b in pairs),
+                                        encoding="utf-8")
+    (tmp_path / "text.txt").write_text("the quick brown fox jumps over the lazy dog. " * 300)
+
+
+def test_generate_resume_continues_exactly(tmp_path, capsys):
+    """1 epoch, then --resume to 2: the same model as 2 epochs straight."""
+    _tiny_files(tmp_path)
+    base = ["generate", "--text", str(tmp_path / "text.txt"), "--hidden-dim", "16",
+            "--embedding-dim", "8", "--seq-len", "16", "--batch-size", "8", "--length", "20",
+            "--temperature", "0", "--threads", "1"]
+
+    def summary():
+        out = capsys.readouterr().out
+        line = next(x for x in out.splitlines() if "epochs in" in x)
+        return re.sub(r"in \d+ s", "", line.split("; checkpoint")[0]), out.split("---")[-1]
+    assert main(base + ["--epochs", "2", "--save", str(tmp_path / "a.npz")]) == 0
+    straight = summary()
+    assert main(base + ["--epochs", "1", "--save", str(tmp_path / "b.npz")]) == 0
+    capsys.readouterr()
+    assert main(base + ["--epochs", "2", "--save", str(tmp_path / "b.npz"), "--resume",
+                        str(tmp_path / "b.npz")]) == 0
+    assert summary() == straight
+
+
+def test_translate_resume_continues_exactly(tmp_path, capsys):
+    _tiny_files(tmp_path)
+    base = ["translate", "--data", str(tmp_path / "pairs.txt"), "--vocab-size", "400",
+            "--hidden-dim", "8", "--embedding-dim", "8", "--batch-size", "32",
+            "--beam-size", "1", "--no-progress", "--threads", "1",
+            "--attention-png", str(tmp_path / "att.png")]
+
+    def kept():
+        return next(x for x in capsys.readouterr().out.splitlines() if x.startswith("kept"))
+    assert main(base + ["--epochs", "2", "--save", str(tmp_path / "s.npz")]) == 0
+    straight = kept()
+    assert main(base + ["--epochs", "1", "--save", str(tmp_path / "r.npz")]) == 0
+    capsys.readouterr()
+    assert main(base + ["--epochs", "2", "--save", str(tmp_path / "r.npz"), "--resume",
+                        str(tmp_path / "r.training.npz")]) == 0
+    assert kept() == straight
+    with pytest.raises(SystemExit) as stop:
+        main(["translate", "--checkpoint", str(tmp_path / "r.npz"), "--resume",
+              str(tmp_path / "r.training.npz"), "hello"])
+    assert stop.value.code == 2

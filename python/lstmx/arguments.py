@@ -100,3 +100,18 @@ def hidden_alias(parser, old: str, new: str, **kwargs) -> None:
     """Accept ``old`` as an undocumented spelling of the option ``new``."""
     parser.add_argument(old, dest=new.lstrip("-").replace("-", "_"), help=argparse.SUPPRESS,
                         default=argparse.SUPPRESS, **kwargs)
+
+
+def command_line(argv: list[str], drop: str, *extra: str) -> str:
+    """``lstmx ARGV... EXTRA...`` as a shell command, without the option ``drop`` and its
+    value (``--opt VALUE`` or ``--opt=VALUE``): how to repeat a run with one change."""
+    import shlex
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == drop:
+            skip = True
+        elif not a.startswith(drop + "="):
+            kept.append(a)
+    return " ".join(["lstmx", *map(shlex.quote, [*kept, *extra])])

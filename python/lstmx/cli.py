@@ -42,6 +42,7 @@ def main(argv=None):
         modules[name] = importlib.import_module(path)
         parsers[name] = modules[name].add_parser(sub)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # to repeat the command
     command = parsers[args.command]
     args.parser = command  # a subcommand refuses what parsing could not check with .error
     try:

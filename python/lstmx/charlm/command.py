@@ -9,13 +9,14 @@ character) and, at the end, one sample per temperature.
 """
 
 import math
+import os
 import sys
 import time
 
 from .. import get_num_threads, metrics, set_num_threads
-from ..arguments import (HelpFormatter, fraction, hidden_alias, input_file, nonnegative_float,
-                         nonnegative_int, positive_float, positive_int, read_utf8_text,
-                         thread_count)
+from ..arguments import (HelpFormatter, command_line, fraction, hidden_alias, input_file,
+                         nonnegative_float, nonnegative_int, positive_float, positive_int,
+                         read_utf8_text, thread_count)
 from .corpus import stdlib_docstrings
 from .model import CELLS, CharLM
 from .sample import sample
@@ -71,6 +72,9 @@ def add_parser(subparsers):
                        help="read at most this many characters of the text (none: all)")
     train.add_argument("--save", metavar="PATH", default=None,
                        help="write a checkpoint after every epoch (none: don't)")
+    train.add_argument("--resume", metavar="PATH", type=input_file, default=None,
+                       help="continue the training saved there with --save (give the same "
+                            "text, seed and --epochs)")
     gen = p.add_argument_group("sampling")
     gen.add_argument("--prime", default="", help="text the samples start from")
     gen.add_argument("--length", type=positive_int, default=300, help="characters per sample")
@@ -101,11 +105,15 @@ def _read_text(args):
 
 def _train(args):
     text, name = _read_text(args)
-    vocab = CharVocab.from_text(text)
+    if args.resume:  # the model (its characters included) as the interrupted run saved it
+        model = _load_model(args, args.resume).train()
+        vocab = model.vocab
+    else:
+        vocab = CharVocab.from_text(text)
+        model = CharLM(vocab, cell=args.cell, embed_dim=args.embedding_dim,
+                       hidden_size=args.hidden_dim, num_layers=args.num_layers,
+                       dropout=args.dropout, seed=args.seed)
     train_ids, val_ids = split_ids(vocab.encode(text), args.val_fraction)
-    model = CharLM(vocab, cell=args.cell, embed_dim=args.embedding_dim,
-                   hidden_size=args.hidden_dim, num_layers=args.num_layers,
-                   dropout=args.dropout, seed=args.seed)
     print(f"{name}: {len(text):,} characters, {len(vocab.chars)} distinct "
           f"(uniform guess: {uniform_bpc(len(vocab)):.2f} bits/char); {model}; "
           f"kernel threads: {get_num_threads()}; training "
@@ -116,10 +124,13 @@ def _train(args):
         trainer = train_for(model, train_ids, val_ids, args.minutes * 60.0,
                             batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr,
                             clip_norm=args.clip, patience=args.patience,
-                            checkpoint_path=args.save, seed=args.seed, epochs=args.epochs)
+                            checkpoint_path=args.save, seed=args.seed, epochs=args.epochs,
+                            resume=args.resume)
     except KeyboardInterrupt:
-        where = (f"the checkpoint of the last complete epoch is {args.save}; sample from it "
-                 f"with `lstmx generate --checkpoint {args.save}`" if args.save else
+        again = command_line(args.argv, "--resume", "--resume", str(args.save))
+        where = (f"the checkpoint of the last complete epoch is {args.save}; continue with "
+                 f"`{again}`, or sample from it with `lstmx generate --checkpoint "
+                 f"{args.save}`" if args.save and os.path.exists(args.save) else
                  "nothing was saved (give --save PATH to keep a checkpoint of every epoch)")
         print(f"\ninterrupted: {where}", file=sys.stderr)
         raise SystemExit(130) from None
@@ -137,13 +148,17 @@ def _train(args):
     return model, [0.5, 0.8, 1.0]
 
 
-def _load(args):
+def _load_model(args, path):
     from ..train.checkpoint import load_model
-    model = load_model(args.checkpoint)
+    model = load_model(path)
     if not isinstance(model, CharLM):
-        args.parser.error(f"{args.checkpoint} holds a {type(model).__name__}, not a character "
-                          "model (CharLM)")
-    return model.eval(), [0.8]
+        args.parser.error(f"{path} holds a {type(model).__name__}, not a character model "
+                          "(CharLM)")
+    return model
+
+
+def _load(args):
+    return _load_model(args, args.checkpoint).eval(), [0.8]
 
 
 def run(args):

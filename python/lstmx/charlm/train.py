@@ -43,7 +43,8 @@ def train_for(model: CharLM, train_ids: np.ndarray, val_ids: np.ndarray, seconds
               batch_size: int = 32, seq_len: int = 100, lr: float = 2e-3,
               clip_norm: float | None = 5.0, patience: int = 3,
               checkpoint_path: str | os.PathLike[str] | None = None, seed: int | None = 0,
-              progress: bool = True, epochs: int | None = None) -> Trainer:
+              progress: bool = True, epochs: int | None = None,
+              resume: str | os.PathLike[str] | None = None) -> Trainer:
     """Train ``model`` (a ``CharLM``) with Adam for ``epochs`` epochs (None: no limit), or
     until ``seconds`` of wall-clock time have passed. With ``epochs`` and a seed the result
     is reproducible when the time does not run out first; the history record of an epoch the
@@ -60,6 +61,7 @@ def train_for(model: CharLM, train_ids: np.ndarray, val_ids: np.ndarray, seconds
         checkpoint_path: write a checkpoint there after every epoch (None: don't).
         seed: seeds the epoch offsets and the Trainer.
         progress: progress bar and one line per epoch.
+        resume: a checkpoint written through ``checkpoint_path`` to continue from.
 
     Returns:
         The ``Trainer``: ``trainer.history`` has one record per epoch (``metrics["bpc"]``:
@@ -76,6 +78,8 @@ def train_for(model: CharLM, train_ids: np.ndarray, val_ids: np.ndarray, seconds
                       early_stopping=EarlyStopping("val_loss", patience=patience),
                       checkpoint_path=checkpoint_path, seed=seed, progress=progress)
     assert trainer.early_stopping is not None  # given just above
+    if resume is not None:
+        trainer.resume(resume)
     rng = np.random.default_rng(seed)
     offsets: list[int] = []
     # an offset skips characters at the start; keep at least one step per row after it
@@ -90,7 +94,10 @@ def train_for(model: CharLM, train_ids: np.ndarray, val_ids: np.ndarray, seconds
         return timed[-1]
 
     timed: list[UntilDeadline] = []
-    best_state: Any = None
+    # the parameters of the best epoch so far (after a resume: the current ones, when the
+    # last saved epoch was the best; otherwise the trainer's own record of them, if any)
+    best_state: Any = (model.state_dict() if trainer.early_stopping.best_epoch == trainer.epoch
+                       else trainer.best_state)
     while (time.perf_counter() < deadline and not trainer.stopped_early
            and (epochs is None or trainer.epoch < epochs)):
         trainer.fit(epoch_windows, val, epochs=trainer.epoch + 1)
@@ -98,7 +105,7 @@ def train_for(model: CharLM, train_ids: np.ndarray, val_ids: np.ndarray, seconds
             trainer.history[-1]["cut"] = True
         if trainer.early_stopping.best_epoch == trainer.epoch:
             best_state = model.state_dict()
-    if trainer.early_stopping.best_epoch != trainer.epoch:
+    if trainer.early_stopping.best_epoch != trainer.epoch and best_state is not None:
         model.load_state_dict(best_state)
         if checkpoint_path is not None:
             trainer.save(checkpoint_path)

@@ -13,8 +13,8 @@ import os
 import sys
 import time
 
-from ..arguments import (HelpFormatter, fraction, input_file, nonnegative_int, positive_float,
-                         positive_int, thread_count)
+from ..arguments import (HelpFormatter, command_line, fraction, input_file, nonnegative_int,
+                         positive_float, positive_int, thread_count)
 
 EXAMPLES = """examples:
   lstmx translate --demo
@@ -89,7 +89,11 @@ def add_parser(subparsers):
     p.add_argument("--threads", type=thread_count, default=None,
                    help="kernel threads (none: lstmx's automatic policy)")
     p.add_argument("--save", metavar="PATH", default="translation.npz",
-                   help="where training writes the checkpoint")
+                   help="where training writes the final model; the state of every finished "
+                        "epoch goes beside it, to NAME.training.npz (for --resume)")
+    p.add_argument("--resume", metavar="PATH", type=input_file, default=None,
+                   help="continue the training saved there (give the same data, seed and "
+                        "--epochs as the run that wrote it)")
     p.add_argument("--attention-png", metavar="PATH", default="attention.png",
                    help="where training writes a heatmap")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -101,6 +105,9 @@ def run(args):
     Raises ValueError/OSError for bad input files (``lstmx.cli`` reports them)."""
     if args.sentences and not args.checkpoint:
         args.parser.error("sentences are translated with --checkpoint PATH")
+    if args.resume and args.checkpoint:
+        args.parser.error("--resume continues training (with --demo or --data), not "
+                          "--checkpoint")
     if args.threads is not None:
         from .. import set_num_threads
         set_num_threads(args.threads)
@@ -174,15 +181,18 @@ def _train(args):
     minutes = args.minutes if args.minutes is not None else (DEMO["minutes"] if demo else 10.0)
     epochs = args.epochs if args.epochs is not None else (DEMO["epochs"] if demo else 20)
     train, valid, test = _load_pairs(args)
-    src_tok, tgt_tok = (SubwordTokenizer.train([p[side] for p in train], args.vocab_size)
-                        for side in (0, 1))
-    model = Seq2Seq.from_pairs(
-        train, embedding_dim=args.embedding_dim, hidden_dim=args.hidden_dim,
-        src_tokenizer=src_tok, tgt_tokenizer=tgt_tok,
-        attention_type=None if args.attention == "none" else args.attention,
-        cell=args.cell, num_layers=args.num_layers,
-        dropout=args.dropout if args.dropout is not None else (0.0 if demo else 0.2),
-        seed=args.seed)
+    if args.resume:  # the model (vocabularies included) as the interrupted run saved it
+        model = Seq2Seq.load(args.resume).train()
+    else:
+        src_tok, tgt_tok = (SubwordTokenizer.train([p[side] for p in train], args.vocab_size)
+                            for side in (0, 1))
+        model = Seq2Seq.from_pairs(
+            train, embedding_dim=args.embedding_dim, hidden_dim=args.hidden_dim,
+            src_tokenizer=src_tok, tgt_tokenizer=tgt_tok,
+            attention_type=None if args.attention == "none" else args.attention,
+            cell=args.cell, num_layers=args.num_layers,
+            dropout=args.dropout if args.dropout is not None else (0.0 if demo else 0.2),
+            seed=args.seed)
     n_params = sum(p.data.size for p in model.parameters())
     corpus = "the shipped Tatoeba corpus" if demo else args.data
     print(f"{corpus}: {len(train)} training pairs, {len(valid)} validation, {len(test)} test; "
@@ -191,16 +201,14 @@ def _train(args):
     print(f"training: {epochs} epochs, batch {args.batch_size}, Adam lr {args.lr:g}, seed "
           f"{args.seed}; stopping early after {minutes:g} minutes")
     valid = valid[:500]  # the validation loss needs no more
+    began = time.time()
     try:
         history = model.fit(train, valid, epochs=epochs, batch_size=args.batch_size,
                             lr=args.lr, max_seconds=60.0 * minutes,
-                            progress=not args.no_progress, seed=args.seed)
+                            progress=not args.no_progress, seed=args.seed,
+                            checkpoint_path=_training_checkpoint(args), resume=args.resume)
     except KeyboardInterrupt:
-        model.eval()
-        path = model.save(args.save)
-        print(f"\ninterrupted: saved the model as trained so far to {path}; translate with "
-              f"`lstmx translate --checkpoint {path}`, or run the same command again to "
-              "train from the start", file=sys.stderr)
+        print(f"\ninterrupted: {_how_to_go_on(args, began, model)}", file=sys.stderr)
         return 130
     _report_training(history, epochs)
     trained = time.perf_counter()
@@ -220,10 +228,30 @@ def _train(args):
         for text, out in zip(EVERYDAY, model.translate_batch(EVERYDAY, beam_size=args.beam_size)):
             print(f"  {text:30} -> {out}")
     path = model.save(args.save)
-    print(f"\nsaved the model and its vocabularies to {path}")
+    print(f"\nsaved the model and its vocabularies to {path}; the training state is in "
+          f"{_training_checkpoint(args)} (more epochs: --epochs N --resume that file)")
     _heatmap(model, sources[0], args.attention_png, args.beam_size)
     print(f"total {time.perf_counter() - start:.0f} s")
     return 0
+
+
+def _training_checkpoint(args):
+    """Where the Trainer writes the state of every finished epoch (model, optimizer, epoch
+    count, history): beside --save, which gets the final model."""
+    return os.path.splitext(args.save)[0] + ".training.npz"
+
+
+def _how_to_go_on(args, began, model):
+    """What an interrupted training run left, and the command that continues it."""
+    path = _training_checkpoint(args)
+    if os.path.exists(path) and os.path.getmtime(path) >= began:  # an epoch finished
+        command = command_line(args.argv, "--resume", "--resume", path)
+        return (f"the state of the last complete epoch is in {path}; continue with "
+                f"`{command}`, or translate with `lstmx translate --checkpoint {path}`")
+    model.eval()
+    path = model.save(args.save)
+    return (f"no epoch was complete; saved the model as trained so far to {path} (translate "
+            f"with `lstmx translate --checkpoint {path}`); run the same command again to train")
 
 
 def _report_training(history, epochs):

@@ -387,7 +387,8 @@ class Seq2Seq(Module):
             metrics: Mapping[str, Callable[..., Any]] | None = None,
             schedule: Callable[[Any], Any] | None = None,
             checkpoint_path: str | os.PathLike[str] | None = None, progress: bool = True,
-            seed: int = 0) -> list[dict[str, Any]]:
+            seed: int = 0, resume: str | os.PathLike[str] | None = None
+            ) -> list[dict[str, Any]]:
         """Train on (source, target) string pairs with Adam and the ``Trainer``.
 
         Every epoch draws a fresh bucketed order (``seed + epoch``). ``max_seconds`` stops
@@ -397,7 +398,9 @@ class Seq2Seq(Module):
         ``keep_best`` ends with the parameters of the epoch of lowest validation loss.
         ``metrics``: ``{"name": fn(model, val_batches)}``. ``schedule``: a function
         ``optimizer -> schedule`` (stepped per epoch; a ``ReduceLROnPlateau`` with the
-        validation loss). Returns the Trainer's history (one dict per epoch).
+        validation loss). ``resume``: a checkpoint the Trainer wrote (``checkpoint_path``)
+        to continue from, up to ``epochs`` in all. Returns the Trainer's history (one dict
+        per epoch).
         """
         ids = self.pair_ids(pairs)
         if not ids:
@@ -423,6 +426,8 @@ class Seq2Seq(Module):
                           clip_norm=clip_norm, metrics=metrics, early_stopping=stopping,
                           schedule=None if schedule is None else schedule(optimizer),
                           checkpoint_path=checkpoint_path, seed=seed, progress=progress)
+        if resume is not None:
+            trainer.resume(resume)
         trainer.fit(epoch_batches, val, epochs=epochs)
         self.eval()
         if timed and timed[-1].cut and trainer.history:
