@@ -128,7 +128,7 @@ py::tuple forward_typed(Kind kind, bool relu, const Dims& d, const py::dtype& dt
   }
   {
     py::gil_scoped_release nogil;
-    CallTeam team(useful_threads(d, 1));
+    CallTeam team(useful_threads(d, 1), /*loop=*/true);
     if (kind == Kind::lstm) lstm_forward(a);
     else if (kind == Kind::gru) gru_forward(a);
     else rnn_forward(a, relu);
@@ -189,7 +189,7 @@ py::tuple backward_typed(Kind kind, bool relu, const Dims& d, const py::dtype& d
   a.db_ih = db_ih.mutable_data(); a.db_hh = db_hh.mutable_data();
   {
     py::gil_scoped_release nogil;
-    CallTeam team(useful_threads(d, 2));
+    CallTeam team(useful_threads(d, 2), /*loop=*/true);
     if (kind == Kind::lstm) lstm_backward(a);
     else if (kind == Kind::gru) gru_backward(a);
     else rnn_backward(a, relu);

@@ -169,13 +169,14 @@ void Adaptive::cancel_probe(double now) {
 
 // ---- a call's team -----------------------------------------------------------------------
 
-CallTeam::CallTeam(int useful) {
+CallTeam::CallTeam(int useful, bool loop) {
   useful = std::max(1, useful);
   Policy& p = policy();
   {
     std::lock_guard<std::mutex> lk(p.mu);
     int target = 1;
     if (p.fixed > 0) target = std::min(useful, p.fixed);
+    else if (!loop) target = std::min(useful, p.adaptive.size());
     else target = std::min(useful, p.adaptive.size_for_call(useful, seconds_now(), &probe_));
     // While other calls run (other Python threads), a call takes one thread, its caller's
     // own, and waits for nothing: one-thread calls side by side beat the same calls taking

@@ -100,7 +100,9 @@ class Adaptive {
 // threads calling lstmx share the CPUs instead of each taking all of them).
 class CallTeam {
  public:
-  explicit CallTeam(int useful);
+  // `loop`: the call runs a time loop that measures its barrier waits; only such calls may
+  // serve as the adaptive policy's probes (a probe needs a measurement).
+  explicit CallTeam(int useful, bool loop = false);
   ~CallTeam();
   CallTeam(const CallTeam&) = delete;
   CallTeam& operator=(const CallTeam&) = delete;

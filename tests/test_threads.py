@@ -271,3 +271,24 @@ def test_concurrent_python_threads_agree_with_sequential_calls():
     for k in range(4):
         assert_close(f"thread {k}: y", got[k], want[k], 1e-5)
     assert lstmx.threads.thread_policy()["running"] == 0
+
+
+def test_only_time_loops_probe(adaptive):
+    """A probe needs a measured time loop: products (the decoders' many matmuls) run at the
+    size in force and leave the probe to the next layer call."""
+    from lstmx._matmul import mm
+    _core.set_cpu_budget(2)
+    _core._adaptive_feed(2, 0.9, False, time.monotonic())
+    assert size() == 1
+    time.sleep(0.6)
+    probes = lstmx.threads.thread_policy()["probes"]
+    a = np.ones((256, 256), np.float32)
+    for _ in range(3):
+        mm(a, a)
+    assert lstmx.threads.thread_policy()["probes"] == probes
+    _core._set_cost_rule(False)
+    try:
+        run_lstm()
+    finally:
+        _core._set_cost_rule(True)
+    assert lstmx.threads.thread_policy()["probes"] == probes + 1
