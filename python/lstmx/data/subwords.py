@@ -7,7 +7,7 @@ Google's ``sentencepiece``: it trains in about a second on 100,000 sentences, ne
 pre-tokenization, and its detokenization is exact (spaces are part of the pieces, ``▁``), so
 BLEU is computed on text as a person would write it.
 
-    >>> tok = SubwordTokenizer.train(["I am cold.", "You are warm."] * 50, vocab_size=60)
+    >>> tok = SubwordTokenizer.train(["I am cold.", "You are warm."] * 50, vocab_size=300)
     >>> pieces = tok.tokenize("I am warm.")
     >>> tok.detokenize(pieces)
     'I am warm.'
