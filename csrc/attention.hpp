@@ -21,11 +21,15 @@
 
 namespace lstmx {
 
+// Operations per call, for the cost rule (parallel.hpp): a tanh and a few FMAs per element.
+inline double additive_scores_flops(long B, long S, long A) { return 12.0 * B * S * A; }
+inline double additive_scores_backward_flops(long B, long S, long A) { return 10.0 * B * S * A; }
+
 // keys (B, S, A), qp (B, A), v (A,) -> scores (B, S); e (B, S, A) written when non-null.
 template <class T>
 void additive_scores(long B, long S, long A, const T* keys, const T* qp, const T* v, T* scores,
                      T* e) {
-  const int nt = threads_for_region(12.0 * B * S * A, int(std::min<long>(num_threads(), B)));
+  const int nt = threads_for_region(additive_scores_flops(B, S, A), int(std::min<long>(num_threads(), B)));
   Buffer<T> rows(e ? 0 : nt * A);  // inference: one row of e per thread
 #pragma omp parallel num_threads(nt)
   {
@@ -48,7 +52,7 @@ void additive_scores(long B, long S, long A, const T* keys, const T* qp, const T
 template <class T>
 void additive_scores_backward(long B, long S, long A, const T* dscores, const T* e, const T* v,
                               T* dqp, T* dkeys, T* dv) {
-  const int nt = threads_for_region(10.0 * B * S * A, num_threads());
+  const int nt = threads_for_region(additive_scores_backward_flops(B, S, A), num_threads());
 #pragma omp parallel num_threads(nt)
   {
     long b0, b1;

@@ -332,7 +332,7 @@ py::tuple additive_scores_typed(py::array keys, py::array qp, py::array v, bool 
   if (keep) e = py::array_t<T>({B, S, A});
   {
     py::gil_scoped_release nogil;
-    CallTeam team(threads_for_region(12.0 * B * S * A));
+    CallTeam team(threads_for_region(additive_scores_flops(B, S, A)));
     additive_scores<T>(B, S, A, cptr<T>(keys), cptr<T>(qp), cptr<T>(v), scores.mutable_data(),
                        keep ? e.mutable_data() : nullptr);
   }
@@ -355,7 +355,7 @@ py::array additive_scores_backward_typed(py::array dscores, py::array e, py::arr
   py::array_t<T> dqp({B, A});
   {
     py::gil_scoped_release nogil;
-    CallTeam team(threads_for_region(10.0 * B * S * A));
+    CallTeam team(threads_for_region(additive_scores_backward_flops(B, S, A)));
     additive_scores_backward<T>(B, S, A, cptr<T>(dscores), cptr<T>(e), cptr<T>(v),
                                 dqp.mutable_data(), ptr<T>(dkeys), ptr<T>(dv));
   }
