@@ -140,37 +140,26 @@ def make_torch(cell, mode, module, x, dy):
 
 
 def make_reference(cell, mode, weights, x, dy):
-    w = (weights["weight_ih_l0"], weights["weight_hh_l0"], weights["bias_ih_l0"], weights["bias_hh_l0"])
-    if cell == "lstm":
-        def forward():
-            return reference.lstm_forward(x, None, None, *w)
+    names = {"w_ih": "weight_ih_l0", "w_hh": "weight_hh_l0", "b_ih": "bias_ih_l0",
+             "b_hh": "bias_hh_l0"}   # the reference's parameter keys -> the layer's names
+    params = {k: weights[name] for k, name in names.items()}
+    fwd_fn, bwd_fn = getattr(reference, cell + "_forward"), getattr(reference, cell + "_backward")
+    nones = [None] * (2 if cell == "lstm" else 1)   # h0 (c0), dh_n (dc_n): zeros
 
-        def backward(fwd):
-            dx, _, _, *dparams = reference.lstm_backward(dy, None, None, fwd[-1])
-            return dx, dparams
-    else:
-        extra = {"nonlinearity": "tanh"} if cell == "rnn" else {}
-        fwd_fn, bwd_fn = getattr(reference, cell + "_forward"), getattr(reference, cell + "_backward")
-
-        def forward():
-            return fwd_fn(x, None, *w, **extra)
-
-        def backward(fwd):
-            dx, _, *dparams = bwd_fn(dy, None, fwd[-1])
-            return dx, dparams
+    def forward():
+        return fwd_fn(x, *nones, params)
 
     if mode == "fwd":
         return Impl("reference", lambda: forward()[0], lambda: None, lambda y: {"y": y})
 
     def run():
         fwd = forward()
-        dx, dparams = backward(fwd)
-        return fwd[0], dx, dparams
+        dx, *_, grads = bwd_fn(dy, *nones, fwd[-1])
+        return fwd[0], dx, grads
 
     def collect(out):
-        y, dx, dparams = out
-        names = ("dweight_ih_l0", "dweight_hh_l0", "dbias_ih_l0", "dbias_hh_l0")
-        return {"y": y, "dx": dx, **dict(zip(names, dparams))}
+        y, dx, grads = out
+        return {"y": y, "dx": dx, **{"d" + names[k]: g for k, g in grads.items()}}
 
     return Impl("reference", run, lambda: None, collect)
 

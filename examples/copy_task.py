@@ -11,9 +11,9 @@ reaches the target.
     python examples/copy_task.py --plot gates.png       # gates and cell states of one sequence
     python examples/copy_task.py --bits 4 --hidden 64   # a smaller problem and model
 
---plot runs one held-out sequence through the NumPy reference LSTM
-(``lstmx.reference.lstm.lstm_forward``) with the trained layer's weights, and draws the
-input, the input/forget/output gates, the cell state and the output bits over time.
+--plot runs one held-out sequence through the NumPy reference LSTM cell with the trained
+layer's weights (``lstmx.viz.gate_activations``), and draws the input, the
+input/forget/output gates, the cell state and the output bits over time.
 """
 
 import argparse
@@ -105,18 +105,13 @@ def plot_gates(model, path, length=8, seed=123):
         import matplotlib.pyplot as plt
     except ImportError:
         raise ImportError("--plot needs matplotlib: pip install lstmx[plot]") from None
-    from lstmx.reference.lstm import lstm_forward
+    from lstmx.viz import gate_activations
 
     x, y = copy_task(1, length, model.config["bits"], seed=seed)
     lstm = model.lstm
-    weights = [getattr(lstm, n + "_l0").data for n in ("weight_ih", "weight_hh", "bias_ih",
-                                                         "bias_hh")]
-    _, _, _, cache = lstm_forward(x.astype(np.float64), None, None,
-                                  *[w.astype(np.float64) for w in weights])
-    steps = cache["steps"]
-    gate = {g: np.stack([s[g][0] for s in steps], axis=1) for g in ("i", "f", "o")}   # (H, T)
-    # the cell state after step t: c' = f * c + i * g
-    cells = np.stack([s["f"][0] * s["c"][0] + s["i"][0] * s["g"][0] for s in steps], axis=1)
+    acts = gate_activations(lstm, x)
+    gate = {g: acts[g].T for g in ("i", "f", "o")}   # (H, T)
+    cells = acts["c"].T                              # the cell state after each step
     model.eval()
     T, L = x.shape[0], length
     out = np.full((model.config["bits"], T), np.nan)   # blank before the output period

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import lstmx
+from conftest import reference_params
 from lstmx import _core
 
 T, B, I, H = 5, 3, 4, 5
@@ -639,11 +640,9 @@ def test_infinite_state_matches_the_reference(kind, value):
     h0[0, 0, 3] = value
     c0 = np.zeros((1, B, wide), np.float32)
     got = flat(forward(layer, x, h0, c0 if kind == "lstm" else None))[0]
-    p = {k: v for k, v in layer.state_dict().items()}
     args = (x, h0[0]) + ((c0[0],) if kind == "lstm" else ())
-    weights = (p["weight_ih_l0"], p["weight_hh_l0"], p["bias_ih_l0"], p["bias_hh_l0"])
     with np.errstate(invalid="ignore"):  # the reference meets Inf - Inf and 0 * Inf too
-        ref = getattr(reference, f"{kind}_forward")(*args, *weights)[0]
+        ref = getattr(reference, f"{kind}_forward")(*args, reference_params(layer))[0]
     np.testing.assert_array_equal(np.isnan(got), np.isnan(ref), err_msg=f"{kind}: NaN places")
     np.testing.assert_array_equal(np.isinf(got), np.isinf(ref), err_msg=f"{kind}: Inf places")
     finite = np.isfinite(ref)

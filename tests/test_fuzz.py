@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import lstmx  # noqa: E402
+from conftest import reference_params  # noqa: E402
 from lstmx import _core, reference  # noqa: E402
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
@@ -44,31 +45,31 @@ def test_layers_agree_with_the_reference(case):
     h0 = rng.standard_normal((1, B, H)).astype(dtype)
     lengths = rng.integers(1, T + 1, B) if ragged else None
     dy = rng.standard_normal((T, B, H)).astype(dtype)
-    p = layer.state_dict()
-    w = (p["weight_ih_l0"], p["weight_hh_l0"], p["bias_ih_l0"], p["bias_hh_l0"])
+    params = reference_params(layer)
     if kind == "lstm":
         c0 = rng.standard_normal((1, B, H)).astype(dtype)
         y, (h_n, c_n) = layer(x, (h0, c0), lengths=lengths)
         dx, (dh0, dc0) = layer.backward(dy)
-        ry, rh, rc, cache = reference.lstm_forward(x, h0[0], c0[0], *w, lengths=lengths)
-        want = reference.lstm_backward(dy, None, None, cache)
+        ry, rh, rc, cache = reference.lstm_forward(x, h0[0], c0[0], params, lengths)
+        *want, rgrads = reference.lstm_backward(dy, None, None, cache)
         got_f, want_f = [y, h_n[0], c_n[0]], [ry, rh, rc]
         got_b = [dx, dh0[0], dc0[0]]
     else:
         y, h_n = layer(x, h0, lengths=lengths)
         dx, dh0 = layer.backward(dy)
-        ry, rh, cache = getattr(reference, f"{kind}_forward")(x, h0[0], *w, lengths=lengths)
-        want = getattr(reference, f"{kind}_backward")(dy, None, cache)
+        ry, rh, cache = getattr(reference, f"{kind}_forward")(x, h0[0], params, lengths)
+        *want, rgrads = getattr(reference, f"{kind}_backward")(dy, None, cache)
         got_f, want_f = [y, h_n[0]], [ry, rh]
         got_b = [dx, dh0[0]]
     grads = [layer.weight_ih_l0.grad, layer.weight_hh_l0.grad, layer.bias_ih_l0.grad,
              layer.bias_hh_l0.grad]
+    want += [rgrads[k] for k in ("w_ih", "w_hh", "b_ih", "b_hh")]
     tol = TOL[dtype]
     for name, g, r in zip(["y", "h_n", "c_n"], got_f, want_f):
         np.testing.assert_allclose(g, r, rtol=tol, atol=tol, err_msg=f"{kind} {name} {case}")
     n = len(got_b)
     for name, g, r in zip(["dx", "dh0", "dc0"][:n] + ["dw_ih", "dw_hh", "db_ih", "db_hh"],
-                          got_b + grads, list(want[:n]) + list(want[n:])):
+                          got_b + grads, want):
         np.testing.assert_allclose(g, r, rtol=tol, atol=tol * max(1.0, float(np.abs(r).max())),
                                    err_msg=f"{kind} {name} {case}")
 

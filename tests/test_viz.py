@@ -15,14 +15,22 @@ LAYERS = {
     "gru": lambda: lstmx.GRU(3, 5, dtype=np.float64, seed=1),
     "rnn_relu": lambda: lstmx.RNN(3, 5, nonlinearity="relu", bias=False, dtype=np.float64,
                                   seed=2),
+    # the layers' own options: activations, layer norm, projection
+    "lstm_options": lambda: lstmx.LSTM(3, 5, proj_size=2, layer_norm=True, activation="elu",
+                                       recurrent_activation="hard_sigmoid", dtype=np.float64,
+                                       seed=3),
+    "gru_options": lambda: lstmx.GRU(3, 5, layer_norm=True, activation="leaky_relu",
+                                     activation_param=0.2, dtype=np.float64, seed=4),
+    "rnn_options": lambda: lstmx.RNN(3, 5, nonlinearity="elu", dtype=np.float64, seed=5),
 }
+OPTIONS = ("activation", "activation_param", "recurrent_activation")
 
 
 def first_layer(layer):
     """A one-layer copy of ``layer``'s layer 0: its output is what the panels show."""
-    kw = {"nonlinearity": layer.nonlinearity} if isinstance(layer, lstmx.RNN) else {}
-    one = type(layer)(layer.input_size, layer.hidden_size, bias=layer.bias,
-                      dtype=layer.dtype, **kw)
+    if layer.num_layers == 1:
+        return layer.eval()
+    one = type(layer)(layer.input_size, layer.hidden_size, bias=layer.bias, dtype=layer.dtype)
     one.load_state_dict({k: v for k, v in layer.state_dict().items() if k.endswith("_l0")})
     return one.eval()
 
@@ -32,19 +40,27 @@ def test_activations_follow_the_layer(kind, rng):
     layer = LAYERS[kind]()
     x = rng.standard_normal((9, 3))
     acts = gate_activations(layer, x)
-    assert list(acts) == {"lstm": list("ifgoch"), "gru": list("rznh"), "rnn_relu": ["h"]}[kind]
-    assert all(a.shape == (9, 5) and a.dtype == np.float64 for a in acts.values())
+    cell = kind.split("_")[0]
+    assert list(acts) == {"lstm": list("ifgoch"), "gru": list("rznh"), "rnn": ["h"]}[cell]
+    assert all(a.shape == (9, 5) and a.dtype == np.float64
+               for name, a in acts.items() if name != "h")
     y, state = first_layer(layer)(x[:, None, :])
     assert_close(f"{kind} h", acts["h"], y[:, 0], 1e-12)
-    if kind == "lstm":
+    if cell == "lstm":
         assert_close("c at the last step", acts["c"][-1], state[1][0, 0], 1e-12)
+    hard = layer.recurrent_activation == "hard_sigmoid"   # reaches 0 and 1
     for gate in "ifozr":
         if gate in acts:
-            assert 0 < acts[gate].min() and acts[gate].max() < 1, f"gate {gate} leaves (0, 1)"
-    # the same weights as a dict (with or without the _l0 suffix) and as a cell
+            low, high = acts[gate].min(), acts[gate].max()
+            assert (0 <= low and high <= 1) if hard else (0 < low and high < 1), \
+                f"gate {gate} leaves (0, 1)"
+    # the same weights and options as a dict (with or without the _l0 suffix) and as a cell
     weights = {k: v for k, v in layer.state_dict().items() if k.endswith("_l0")}
     if kind == "rnn_relu":
         weights["nonlinearity"] = "relu"
+    elif kind.endswith("options"):                       # names without the suffix
+        weights = {k.removesuffix("_l0"): w for k, w in weights.items()}
+        weights.update({k: getattr(layer, k) for k in OPTIONS})
     assert_close("dict", gate_activations(weights, x[:, None, :])["h"], acts["h"], 1e-12)
 
 

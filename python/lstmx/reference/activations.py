@@ -11,8 +11,7 @@ that is what the forward pass keeps and what the backward pass has at hand:
     relu:     y = max(x, 0)              dy/dx = 1 if y > 0 else 0
 
 For relu the derivative at x == 0 is taken to be 0 (PyTorch does the same).
-
-The extended cells (``extended.py``) also use, with a parameter p:
+With a parameter p, and a piecewise-linear sigmoid for the gates:
 
     leaky_relu:   y = x if x > 0 else s * x            dy/dx = 1 if y > 0 else s
                   (slope s = p, default 0.01)
@@ -43,7 +42,6 @@ __all__ = [
     "leaky_relu_grad_from_output",
     "elu_grad_from_output",
     "hard_sigmoid_grad_from_output",
-    "NONLINEARITIES",
     "ACTIVATIONS",
 ]
 
@@ -90,13 +88,6 @@ def relu_grad_from_output(y: ArrayLike) -> np.ndarray:
     return (y > 0).astype(y.dtype)
 
 
-# name -> (activation, derivative from output); used by the plain RNN cell.
-NONLINEARITIES = {
-    "tanh": (tanh, tanh_grad_from_output),
-    "relu": (relu, relu_grad_from_output),
-}
-
-
 def leaky_relu(x: ArrayLike, slope: float = 0.01) -> np.ndarray:
     """Leaky rectifier: x where x > 0, ``slope * x`` elsewhere."""
     x = np.asarray(x)
@@ -141,9 +132,9 @@ def hard_sigmoid_grad_from_output(y: ArrayLike) -> np.ndarray:
     return np.where((y > 0) & (y < 1), y.dtype.type(0.2), y.dtype.type(0))
 
 
-# name -> (activation(x, p), derivative from output(y, p), default p or None);
-# used by the extended cells.  p is the slope of leaky_relu and the alpha of
-# elu; the other activations take no parameter and ignore it.
+# name -> (activation(x, p), derivative from output(y, p), default p or None).
+# p is the slope of leaky_relu and the alpha of elu; the other activations
+# take no parameter and ignore it.
 ACTIVATIONS = {
     "tanh": (lambda x, p: tanh(x), lambda y, p: tanh_grad_from_output(y), None),
     "relu": (lambda x, p: relu(x), lambda y, p: relu_grad_from_output(y), None),

@@ -18,8 +18,8 @@ Backward, given dout = dL/dout:
 
 The "blocks" variants normalise a (B, G*H) array of G gate blocks: each block
 ``a[:, g*H:(g+1)*H]`` of each row separately, with gains and biases (G*H,)
-laid out block after block.  This is how the extended LSTM and GRU normalise
-the input and hidden projections of their gates.
+laid out block after block.  This is how the LSTM and GRU with layer norm
+normalise the input and hidden projections of their gates.
 
 Everything is computed in the dtype of ``a``.
 """

@@ -2,11 +2,13 @@
 
 ``gate_activations`` runs the first layer (forward direction) of a recurrent layer step by
 step through the NumPy reference cells (``lstmx.reference``), in float64, and keeps every
-gate of every step; ``plot_gates`` draws them as heatmaps (hidden units × time steps), one
-panel per gate and state:
+gate of every step, with the layer's own options (activations, layer norm, projection);
+``plot_gates`` draws them as heatmaps (hidden units × time steps), one panel per gate and
+state:
 
-    LSTM   i input gate, f forget gate, o output gate (0..1), g candidate, h hidden (−1..1),
-           c cell state (unbounded, colour scale symmetric around 0)
+    LSTM   i input gate, f forget gate, o output gate (0..1), g candidate, h hidden (−1..1
+           with tanh), c cell state (unbounded: colour scale symmetric around 0, as for g, n
+           and h when they leave −1..1)
     GRU    r reset gate, z update gate (0..1), n candidate, h hidden (−1..1)
     RNN    h hidden
 
@@ -43,50 +45,70 @@ _PANELS = {
 _ORDER = {"lstm": "ifgoch", "gru": "rznh", "rnn": "h"}
 _Layer = LSTM | GRU | RNN | LSTMCell | GRUCell | RNNCell | Mapping[str, Any]
 _KINDS = {LSTM: "lstm", LSTMCell: "lstm", GRU: "gru", GRUCell: "gru", RNN: "rnn", RNNCell: "rnn"}
+# lstmx parameter names (without the _l0 suffix) -> the reference's parameter keys
+_KEYS = {"weight_ih": "w_ih", "weight_hh": "w_hh", "weight_hr": "w_hr", "bias_ih": "b_ih",
+         "bias_hh": "b_hh", "ln_ih_weight": "ln_ih_w", "ln_ih_bias": "ln_ih_b",
+         "ln_hh_weight": "ln_hh_w", "ln_hh_bias": "ln_hh_b", "ln_cell_weight": "ln_c_w",
+         "ln_cell_bias": "ln_c_b"}
+_OPTIONS = ("activation", "activation_param", "recurrent_activation")
 
 
-def _weights(layer_or_weights):
-    """(kind, nonlinearity, w_ih, w_hh, b_ih, b_hh) as float64 arrays."""
+def _cell(layer_or_weights):
+    """(kind, reference params as float64, reference options) of layer 0, forward direction."""
     obj = layer_or_weights
-    if isinstance(obj, dict):
-        w = {k[:-3] if k.endswith("_l0") else k: np.asarray(v, np.float64)
-             for k, v in obj.items() if k != "nonlinearity"}
-        if "weight_ih" not in w or "weight_hh" not in w:
-            raise ValueError("a weights dict needs 'weight_ih' and 'weight_hh' (optionally with "
-                             f"'_l0' and biases 'bias_ih', 'bias_hh'), got keys {sorted(obj)}")
-        gates = w["weight_hh"].shape[0] // max(w["weight_hh"].shape[1], 1)
-        kind = {4: "lstm", 3: "gru", 1: "rnn"}.get(gates)
-        if kind is None or w["weight_hh"].shape[0] != gates * w["weight_hh"].shape[1]:
-            raise ValueError(f"weight_hh must have shape (G*H, H) with G = 4 (LSTM), 3 (GRU) or "
-                             f"1 (RNN), got {w['weight_hh'].shape}")
-        nonlinearity = obj.get("nonlinearity", "tanh")
+    kind = None
+    if isinstance(obj, Mapping):
+        named = obj
+        options = {k: obj[k] for k in _OPTIONS if k in obj}
+        if "nonlinearity" in obj:
+            options["activation"] = obj["nonlinearity"]
     else:
         kind = next((k for cls, k in _KINDS.items() if isinstance(obj, cls)), None)
         if kind is None:
             raise TypeError(f"layer_or_weights must be an lstmx LSTM, GRU, RNN, a cell or a "
                             f"dict of weights, got {type(obj).__name__}")
-        sfx = "" if isinstance(obj, (LSTMCell, GRUCell, RNNCell)) else "_l0"
-        names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if obj.bias else [])
-        w = {n: getattr(obj, n + sfx).data.astype(np.float64) for n in names}
-        nonlinearity = getattr(obj, "nonlinearity", "tanh")
-    zeros = np.zeros(w["weight_hh"].shape[0])
-    return (kind, nonlinearity, w["weight_ih"], w["weight_hh"], w.get("bias_ih", zeros),
-            w.get("bias_hh", zeros))
+        named = {name: p.data for name, p in obj.named_parameters()}
+        options = {k: getattr(obj, k) for k in _OPTIONS}
+    params = {}
+    for name, value in named.items():
+        stem = name.removesuffix("_l0")
+        if stem in _KEYS:
+            params[_KEYS[stem]] = np.asarray(value, np.float64)
+    if "w_ih" not in params or "w_hh" not in params:
+        raise ValueError("a weights dict needs 'weight_ih' and 'weight_hh' (optionally with "
+                         "'_l0', biases 'bias_ih', 'bias_hh', a projection 'weight_hr', layer "
+                         f"norm 'ln_*'), got keys {sorted(obj)}")
+    if kind is None:
+        w_hh = params["w_hh"]
+        H = max(params["w_hr"].shape[1] if "w_hr" in params else w_hh.shape[1], 1)
+        kind = {4: "lstm", 3: "gru", 1: "rnn"}.get(w_hh.shape[0] // H)
+        if kind is None or w_hh.shape[0] % H:
+            raise ValueError(f"weight_hh must have shape (G*H, H) with G = 4 (LSTM), 3 (GRU) "
+                             f"or 1 (RNN), got {w_hh.shape}")
+    if kind == "rnn":
+        options.pop("recurrent_activation", None)
+    else:
+        options["layer_norm"] = "ln_ih_w" in params
+    return kind, params, options
 
 
 def gate_activations(layer_or_weights: _Layer, x: ArrayLike) -> dict[str, np.ndarray]:
-    """Every gate and state of the first layer at every step of one sequence.
+    """Every gate and state of the first layer at every step of one sequence, computed with
+    the layer's own options (activations, layer norm, projection).
 
     Args:
         layer_or_weights: an lstmx ``LSTM``/``GRU``/``RNN`` (its layer 0, forward direction),
             an ``LSTMCell``/``GRUCell``/``RNNCell``, or a dict with ``weight_ih``,
-            ``weight_hh`` and optionally ``bias_ih``, ``bias_hh`` (names may end in ``_l0``;
-            the kind follows from ``weight_hh``'s shape; ``"nonlinearity"`` for an RNN).
+            ``weight_hh`` and optionally ``bias_ih``, ``bias_hh``, ``weight_hr``, the layer-norm
+            ``ln_*`` parameters (names may end in ``_l0``; the kind follows from
+            ``weight_hh``'s shape), ``"activation"`` (or ``"nonlinearity"``),
+            ``"activation_param"``, ``"recurrent_activation"``.
         x: one input sequence ``(T, I)`` (or ``(T, 1, I)``), any float dtype.
 
     Returns:
         ``{name: (T, H) float64 array}`` in plotting order, names as in the module
-        docstring (LSTM: i, f, g, o, c, h; GRU: r, z, n, h; RNN: h).
+        docstring (LSTM: i, f, g, o, c, h; GRU: r, z, n, h; RNN: h); h is (T, proj_size)
+        for an LSTM with a projection.
 
     Example::
 
@@ -94,26 +116,27 @@ def gate_activations(layer_or_weights: _Layer, x: ArrayLike) -> dict[str, np.nda
         >>> list(acts), acts["f"].shape
         (['i', 'f', 'g', 'o', 'c', 'h'], (5, 8))
     """
-    kind, nonlinearity, w_ih, w_hh, b_ih, b_hh = _weights(layer_or_weights)
+    kind, params, options = _cell(layer_or_weights)
     x = np.asarray(x, dtype=np.float64)
+    I = params["w_ih"].shape[1]
     if x.ndim == 3 and x.shape[1] == 1:
         x = x[:, 0]
-    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != w_ih.shape[1]:
-        raise ValueError(f"x must be one sequence of shape (T, input_size={w_ih.shape[1]}) "
-                         f"or (T, 1, {w_ih.shape[1]}) with T >= 1, got {x.shape}")
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != I:
+        raise ValueError(f"x must be one sequence of shape (T, input_size={I}) "
+                         f"or (T, 1, {I}) with T >= 1, got {x.shape}")
     steps: dict[str, list[np.ndarray]] = {name: [] for name in _ORDER[kind]}
     h: np.ndarray | None = None
     c: np.ndarray | None = None
     for x_t in x:
         x_t = x_t[None, :]
         if kind == "lstm":
-            h, c, cache = reference.lstm_cell_forward(x_t, h, c, w_ih, w_hh, b_ih, b_hh)
-            values = dict(cache["step"], c=c, h=h)
+            h, c, cache = reference.lstm_cell_forward(x_t, h, c, params, **options)
+            values = dict(cache["steps"][0], c=c, h=h)
         elif kind == "gru":
-            h, cache = reference.gru_cell_forward(x_t, h, w_ih, w_hh, b_ih, b_hh)
-            values = dict(cache["step"], h=h)
+            h, cache = reference.gru_cell_forward(x_t, h, params, **options)
+            values = dict(cache["steps"][0], h=h)
         else:
-            h, _ = reference.rnn_cell_forward(x_t, h, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+            h, _ = reference.rnn_cell_forward(x_t, h, params, **options)
             values = {"h": h}
         for name in steps:
             steps[name].append(values[name][0])
@@ -162,7 +185,8 @@ def plot_gates(layer_or_weights: _Layer, x: ArrayLike, path: str | os.PathLike[s
     axes = fig.subplots(len(acts), 1, sharex=True, squeeze=False)[:, 0]
     for ax, (name, values) in zip(axes, acts.items()):
         label, cmap, limits = _PANELS[name]
-        if limits is None:
+        if limits is None or values.min() < limits[0] or values.max() > limits[1]:
+            # unbounded: the cell state, or a candidate or h of another activation than tanh
             bound = float(np.max(np.abs(values))) or 1.0
             limits = (-bound, bound)
         image = ax.imshow(values[:, :H].T, aspect="auto", interpolation="nearest", cmap=cmap,
