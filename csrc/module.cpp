@@ -1,5 +1,6 @@
 // pybind11 module lstmx._core: validates arrays, releases the GIL and calls the sequence
-// kernels. Binding only: the math is in engine.hpp and src/cells/.
+// kernels. Binding only: the math is in engine.hpp and src/cells/; the recurrent layers'
+// binding is recurrent_binding.cpp.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -13,7 +14,6 @@
 #include "attention.hpp"
 #include "checks.hpp"
 #include "parallel.hpp"
-#include "sequence.hpp"
 #include "blas.hpp"
 #include "buffer.hpp"
 
@@ -21,211 +21,15 @@ namespace py = pybind11;
 using namespace lstmx;
 
 namespace lstmx {
-void bind_extended(py::module_& m);  // extended_binding.cpp
+void bind_recurrent(py::module_& m);  // recurrent_binding.cpp
 }
 
 namespace {
-
-enum class Kind { lstm, gru, rnn };
-
-int gate_count(Kind k) { return k == Kind::lstm ? 4 : k == Kind::gru ? 3 : 1; }
-bool has_cell_state(Kind k) { return k == Kind::lstm; }
-
-// x (T, B, I) and w_hh (G·H, H) fix every other shape.
-struct Dims {
-  long T, B, I, H, G;
-};
-
-Dims dims_of(const py::handle& x_obj, const py::handle& w_hh_obj, Kind kind, py::dtype& dt) {
-  if (!py::isinstance<py::array>(x_obj))
-    throw py::type_error("x must be a numpy.ndarray of shape (T, B, I), got " +
-                         std::string(py::str(x_obj.get_type().attr("__name__"))));
-  py::array x = py::reinterpret_borrow<py::array>(x_obj);
-  dt = x.dtype();
-  if (!is_dtype<float>(dt) && !is_dtype<double>(dt))
-    throw py::type_error("x has dtype " + std::string(py::str(dt)) + ", expected float32 or float64");
-  if (x.ndim() != 3)
-    throw py::value_error("x must have shape (T, B, I), got " + shape_str(shape_of(x)));
-  Dims d{x.shape(0), x.shape(1), x.shape(2), 0, gate_count(kind)};
-  if (d.T < 1 || d.B < 1 || d.I < 1)
-    throw py::value_error("x must have T, B, I >= 1, got shape " + shape_str(shape_of(x)));
-  if (!py::isinstance<py::array>(w_hh_obj) || py::reinterpret_borrow<py::array>(w_hh_obj).ndim() != 2)
-    throw py::value_error("w_hh must be a 2-D numpy.ndarray of shape (G*H, H)");
-  py::array w_hh = py::reinterpret_borrow<py::array>(w_hh_obj);
-  d.H = w_hh.shape(1);
-  if (d.H < 1) throw py::value_error("w_hh must have H >= 1 columns");
-  if (w_hh.shape(0) != d.G * d.H)  // checked first: the other shapes are derived from it
-    throw py::value_error("w_hh must have shape (G*H, H) = " + shape_str({d.G * d.H, d.H}) +
-                          " for its H = " + std::to_string(d.H) + " columns, got " +
-                          shape_str(shape_of(w_hh)));
-  return d;
-}
-
-// Threads a whole-sequence call can use: its largest region by the cost rule (parallel.hpp).
-// `passes`: 1 for a forward (F = 2·T·B·G·H·(I+H) flops), 2 for a backward.
-int useful_threads(const Dims& d, double passes) {
-  const double step = 2.0 * d.B * d.G * d.H * d.H;
-  const double total = passes * d.T * (step + 2.0 * d.B * d.G * d.H * d.I);
-  return std::max(threads_for_region(total), threads_for_steps(step, d.H));
-}
 
 template <class T>
 T* ptr(py::array& a) { return static_cast<T*>(a.mutable_data()); }
 template <class T>
 const T* cptr(const py::array& a) { return static_cast<const T*>(a.data()); }
-
-// Optional state-shaped input (None -> null pointer).
-py::array optional(const py::object& o, const char* name, const py::dtype& dt, long B, long H) {
-  if (o.is_none()) return py::array();
-  return checked(o, name, dt, {B, H}, "(B, H)");
-}
-
-template <class T>
-const T* opt_ptr(const py::array& a) { return a.ptr() && a.size() ? cptr<T>(a) : nullptr; }
-
-template <class T>
-py::tuple forward_typed(Kind kind, bool relu, const Dims& d, const py::dtype& dt,
-                        py::object x_o, py::object h0_o, py::object c0_o, py::object w_ih_o,
-                        py::object w_hh_o, py::object b_ih_o, py::object b_hh_o,
-                        py::object len_o, bool training) {
-  const long GH = d.G * d.H;
-  py::array x = checked(x_o, "x", dt, {d.T, d.B, d.I}, "(T, B, I)");
-  py::array w_ih = checked(w_ih_o, "w_ih", dt, {GH, d.I}, "(G*H, I)");
-  py::array w_hh = checked(w_hh_o, "w_hh", dt, {GH, d.H}, "(G*H, H)");
-  py::array b_ih = checked(b_ih_o, "b_ih", dt, {GH}, "(G*H,)");
-  py::array b_hh = checked(b_hh_o, "b_hh", dt, {GH}, "(G*H,)");
-  py::array h0 = optional(h0_o, "h0", dt, d.B, d.H);
-  py::array c0;
-  if (has_cell_state(kind)) c0 = optional(c0_o, "c0", dt, d.B, d.H);
-  py::array len_keep;
-  const int64_t* lengths = checked_lengths(len_o, d.B, d.T, len_keep);
-
-  py::array_t<T> y({d.T, d.B, d.H}), h_n({d.B, d.H}), c_n;
-  if (has_cell_state(kind)) c_n = py::array_t<T>({d.B, d.H});
-  py::dict ws;
-  SeqForward<T> a;
-  a.T = d.T; a.B = d.B; a.I = d.I; a.H = d.H;
-  a.x = cptr<T>(x); a.w_ih = cptr<T>(w_ih); a.w_hh = cptr<T>(w_hh);
-  a.b_ih = cptr<T>(b_ih); a.b_hh = cptr<T>(b_hh);
-  a.lengths = lengths;
-  a.h0 = opt_ptr<T>(h0); a.c0 = opt_ptr<T>(c0);
-  a.y = y.mutable_data(); a.h_n = h_n.mutable_data();
-  if (has_cell_state(kind)) a.c_n = c_n.mutable_data();
-  if (training) {
-    py::array_t<T> hs({d.T + 1, d.B, d.H});
-    a.hs = hs.mutable_data();
-    ws["hs"] = hs;
-    if (kind != Kind::rnn) {
-      py::array_t<T> gates({d.T, d.B, GH}), aux({d.T, d.B, d.H});
-      a.gates = gates.mutable_data(); a.aux = aux.mutable_data();
-      ws["gates"] = gates; ws["aux"] = aux;
-    }
-    if (has_cell_state(kind)) {
-      py::array_t<T> cs({d.T + 1, d.B, d.H});
-      a.cs = cs.mutable_data();
-      ws["cs"] = cs;
-    }
-  }
-  {
-    py::gil_scoped_release nogil;
-    CallTeam team(useful_threads(d, 1), /*loop=*/true);
-    if (kind == Kind::lstm) lstm_forward(a);
-    else if (kind == Kind::gru) gru_forward(a);
-    else rnn_forward(a, relu);
-  }
-  py::object ws_out = training ? py::object(ws) : py::object(py::none());
-  if (has_cell_state(kind)) return py::make_tuple(y, h_n, c_n, ws_out);
-  return py::make_tuple(y, h_n, ws_out);
-}
-
-template <class T>
-py::tuple backward_typed(Kind kind, bool relu, const Dims& d, const py::dtype& dt,
-                         py::object x_o, py::object w_ih_o, py::object w_hh_o, py::object len_o,
-                         py::dict ws, py::object dy_o, py::object dh_n_o, py::object dc_n_o,
-                         bool need_dx) {
-  const long GH = d.G * d.H;
-  py::array x = checked(x_o, "x", dt, {d.T, d.B, d.I}, "(T, B, I)");
-  py::array w_ih = checked(w_ih_o, "w_ih", dt, {GH, d.I}, "(G*H, I)");
-  py::array w_hh = checked(w_hh_o, "w_hh", dt, {GH, d.H}, "(G*H, H)");
-  py::array len_keep;
-  const int64_t* lengths = checked_lengths(len_o, d.B, d.T, len_keep);
-  auto need = [&](const char* key) -> py::object {
-    if (!ws.contains(key))
-      throw py::value_error(std::string("workspace is missing '") + key +
-                            "': pass the workspace returned by the training forward");
-    return ws[key];
-  };
-  py::array hs = checked(need("hs"), "workspace['hs']", dt, {d.T + 1, d.B, d.H}, "(T+1, B, H)");
-  py::array gates, aux, cs;
-  if (kind != Kind::rnn) {
-    gates = checked(need("gates"), "workspace['gates']", dt, {d.T, d.B, GH}, "(T, B, G*H)");
-    aux = checked(need("aux"), "workspace['aux']", dt, {d.T, d.B, d.H}, "(T, B, H)");
-  }
-  if (has_cell_state(kind))
-    cs = checked(need("cs"), "workspace['cs']", dt, {d.T + 1, d.B, d.H}, "(T+1, B, H)");
-  py::array dy;
-  if (!dy_o.is_none()) dy = checked(dy_o, "dy", dt, {d.T, d.B, d.H}, "(T, B, H)");
-  py::array dh_n = optional(dh_n_o, "dh_n", dt, d.B, d.H);
-  py::array dc_n;
-  if (has_cell_state(kind)) dc_n = optional(dc_n_o, "dc_n", dt, d.B, d.H);
-
-  py::array_t<T> dh0({d.B, d.H}), dw_ih({GH, d.I}), dw_hh({GH, d.H}), db_ih({GH}), db_hh({GH});
-  py::array_t<T> dc0, dx;
-  if (has_cell_state(kind)) dc0 = py::array_t<T>({d.B, d.H});
-  if (need_dx) dx = py::array_t<T>({d.T, d.B, d.I});
-
-  SeqBackward<T> a;
-  a.T = d.T; a.B = d.B; a.I = d.I; a.H = d.H;
-  a.x = cptr<T>(x); a.w_ih = cptr<T>(w_ih); a.w_hh = cptr<T>(w_hh);
-  a.lengths = lengths;
-  a.hs = cptr<T>(hs);
-  if (kind != Kind::rnn) { a.gates = cptr<T>(gates); a.aux = cptr<T>(aux); }
-  if (has_cell_state(kind)) { a.cs = cptr<T>(cs); a.dc_n = opt_ptr<T>(dc_n); a.dc0 = dc0.mutable_data(); }
-  a.dy = opt_ptr<T>(dy);
-  a.dh_n = opt_ptr<T>(dh_n);
-  a.dx = need_dx ? dx.mutable_data() : nullptr;
-  a.dh0 = dh0.mutable_data();
-  a.dw_ih = dw_ih.mutable_data(); a.dw_hh = dw_hh.mutable_data();
-  a.db_ih = db_ih.mutable_data(); a.db_hh = db_hh.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    CallTeam team(useful_threads(d, 2), /*loop=*/true);
-    if (kind == Kind::lstm) lstm_backward(a);
-    else if (kind == Kind::gru) gru_backward(a);
-    else rnn_backward(a, relu);
-  }
-  py::object dx_out = need_dx ? py::object(dx) : py::object(py::none());
-  if (has_cell_state(kind)) return py::make_tuple(dx_out, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh);
-  return py::make_tuple(dx_out, dh0, dw_ih, dw_hh, db_ih, db_hh);
-}
-
-bool parse_nonlinearity(const std::string& s) {
-  if (s == "tanh") return false;
-  if (s == "relu") return true;
-  throw py::value_error("nonlinearity must be 'tanh' or 'relu', got '" + s + "'");
-}
-
-py::tuple forward(Kind kind, const std::string& nonlin, py::object x, py::object h0, py::object c0,
-                  py::object w_ih, py::object w_hh, py::object b_ih, py::object b_hh,
-                  py::object lengths, bool training) {
-  const bool relu = parse_nonlinearity(nonlin);
-  py::dtype dt;
-  const Dims d = dims_of(x, w_hh, kind, dt);
-  if (is_dtype<float>(dt))
-    return forward_typed<float>(kind, relu, d, dt, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, training);
-  return forward_typed<double>(kind, relu, d, dt, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, training);
-}
-
-py::tuple backward(Kind kind, const std::string& nonlin, py::object x, py::object w_ih,
-                   py::object w_hh, py::object lengths, py::dict ws, py::object dy,
-                   py::object dh_n, py::object dc_n, bool need_dx) {
-  const bool relu = parse_nonlinearity(nonlin);
-  py::dtype dt;
-  const Dims d = dims_of(x, w_hh, kind, dt);
-  if (is_dtype<float>(dt))
-    return backward_typed<float>(kind, relu, d, dt, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, need_dx);
-  return backward_typed<double>(kind, relu, d, dt, x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, need_dx);
-}
 
 // C = op(A)·op(B) + beta·C for 2-D C-contiguous arrays of one float dtype, on lstmx's
 // OpenMP team (rows of C split over it) with the kernels' GEMM, the GIL released.
@@ -430,42 +234,6 @@ PYBIND11_MODULE(_core, m) {
   // One thread pool: lstmx's BLAS never starts threads of its own (see parallel.hpp).
   scipy_openblas_set_num_threads(1);
 
-  const char* fwd_doc = "Whole-sequence forward. Returns (y, h_n[, c_n], workspace or None).";
-  const char* bwd_doc = "Whole-sequence backward. Returns (dx or None, dh0[, dc0], dw_ih, dw_hh, db_ih, db_hh).";
-  m.def("lstm_forward",
-        [](py::object x, py::object h0, py::object c0, py::object w_ih, py::object w_hh,
-           py::object b_ih, py::object b_hh, py::object lengths, bool training) {
-          return forward(Kind::lstm, "tanh", x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, training);
-        },
-        py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"),
-        py::arg("b_ih"), py::arg("b_hh"), py::arg("lengths") = py::none(),
-        py::arg("training") = true, fwd_doc);
-  m.def("lstm_backward",
-        [](py::object x, py::object w_ih, py::object w_hh, py::object lengths, py::dict ws,
-           py::object dy, py::object dh_n, py::object dc_n, bool need_dx) {
-          return backward(Kind::lstm, "tanh", x, w_ih, w_hh, lengths, ws, dy, dh_n, dc_n, need_dx);
-        },
-        py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("lengths"), py::arg("workspace"),
-        py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("need_dx") = true, bwd_doc);
-  for (Kind kind : {Kind::gru, Kind::rnn}) {
-    const std::string name = kind == Kind::gru ? "gru" : "rnn";
-    m.def((name + "_forward").c_str(),
-          [kind](py::object x, py::object h0, py::object w_ih, py::object w_hh, py::object b_ih,
-                 py::object b_hh, py::object lengths, bool training, const std::string& nonlin) {
-            return forward(kind, nonlin, x, h0, py::none(), w_ih, w_hh, b_ih, b_hh, lengths, training);
-          },
-          py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
-          py::arg("b_hh"), py::arg("lengths") = py::none(), py::arg("training") = true,
-          py::arg("nonlinearity") = "tanh", fwd_doc);
-    m.def((name + "_backward").c_str(),
-          [kind](py::object x, py::object w_ih, py::object w_hh, py::object lengths, py::dict ws,
-                 py::object dy, py::object dh_n, bool need_dx, const std::string& nonlin) {
-            return backward(kind, nonlin, x, w_ih, w_hh, lengths, ws, dy, dh_n, py::none(), need_dx);
-          },
-          py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("lengths"),
-          py::arg("workspace"), py::arg("dy"), py::arg("dh_n"), py::arg("need_dx") = true,
-          py::arg("nonlinearity") = "tanh", bwd_doc);
-  }
   // The thread policy (parallel.hpp); lstmx/threads.py is its Python face.
   m.def("set_num_threads", [](long n) {
     const long limit = kMaxThreadsPerCpu * std::max(1u, std::thread::hardware_concurrency());
@@ -535,5 +303,5 @@ PYBIND11_MODULE(_core, m) {
     }
   }, py::arg("a"), py::arg("b"), py::arg("c"), py::arg("ta") = false, py::arg("tb") = false,
      py::arg("alpha") = 1.0f, py::arg("beta") = 0.0f, py::arg("packed") = false);
-  bind_extended(m);
+  bind_recurrent(m);
 }

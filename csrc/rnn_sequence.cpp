@@ -1,4 +1,4 @@
-// Elman RNN sequence kernels: the engine (engine.hpp) with src/cells/rnn_cell.hpp.
+// Elman RNN in the units schedule: the engine (engine.hpp) with src/cells/rnn_cell.hpp.
 #include <algorithm>
 #include <cstring>
 
@@ -15,25 +15,24 @@ class RnnForwardCell {
   static constexpr int G = 1;
   static bool step_bias_gate(int) { return false; }
 
-  RnnForwardCell(const SeqForward<T>& a, bool relu)
-      : a_(a), relu_(relu), h_(a.hs, a.B, a.H) {
+  explicit RnnForwardCell(const Recurrent<T>& a) : a_(a), h_(a.hs, a.B, a.H) {
     gates_buffer(gx_, a.T, a.B, a.H);
     h_.init(a.h0);
   }
   T* gx() { return gx_.get(); }
-  const T* h_state(long t) const { return h_.at(t); }
+  StateSlots<T>& h() { return h_; }
 
   void step(long t, long b, long u0, int n, const T* gh) {
     const long row = (t * a_.B + b) * a_.H + u0;
     T* h = h_.at(t + 1) + b * a_.H + u0;
     if constexpr (std::is_same_v<T, float>) {
       if (wide_) {
-        avx512::rnn_cell_forward(n, gx_.get() + row, gh, h, relu_);
+        avx512::rnn_cell_forward(n, gx_.get() + row, gh, h, a_.acts.act, a_.acts.param);
         std::memcpy(a_.y + row, h, n * sizeof(T));
         return;
       }
     }
-    rnn_cell_forward(n, gx_.get() + row, gh, h, relu_);
+    rnn_cell_forward(n, gx_.get() + row, gh, h, a_.acts);
     std::memcpy(a_.y + row, h, n * sizeof(T));
   }
   void hold(long t, long b, long u0, int n) {
@@ -44,8 +43,7 @@ class RnnForwardCell {
   void finish() { std::memcpy(a_.h_n, h_.at(a_.T), a_.B * a_.H * sizeof(T)); }
 
  private:
-  const SeqForward<T>& a_;
-  bool relu_;
+  const Recurrent<T>& a_;
   bool wide_ = avx512::enabled();  // float32: the gate math's AVX-512 build (cells_avx512)
   StateSlots<T> h_;
   Buffer<T> gx_;
@@ -56,7 +54,7 @@ class RnnBackwardCell {
  public:
   static constexpr int G = 1;
 
-  RnnBackwardCell(const SeqBackward<T>& a, bool relu) : a_(a), relu_(relu), dg_(a.T * a.B * a.H) {}
+  explicit RnnBackwardCell(const Recurrent<T>& a) : a_(a), dg_(a.T * a.B * a.H) {}
   T* dgx() { return dg_.get(); }
   T* dgh() { return dg_.get(); }
 
@@ -65,33 +63,32 @@ class RnnBackwardCell {
     T dht[BS];
     for (int j = 0; j < n; ++j) dht[j] = dh[j] + (a_.dy ? a_.dy[row + j] : T(0));
     // the output of step t is the state entering step t+1
-    rnn_cell_backward(n, dht, a_.hs + row + a_.B * a_.H, dg_.get() + row, relu_);
+    rnn_cell_backward(n, dht, a_.hs + row + a_.B * a_.H, dg_.get() + row, a_.acts);
     std::fill_n(dh, n, T(0));
   }
 
  private:
-  const SeqBackward<T>& a_;
-  bool relu_;
+  const Recurrent<T>& a_;
   Buffer<T> dg_;
 };
 
 }  // namespace
 
 template <class T>
-void rnn_forward(const SeqForward<T>& a, bool relu) {
-  RnnForwardCell<T> cell(a, relu);
+void rnn_units_forward(const Recurrent<T>& a) {
+  RnnForwardCell<T> cell(a);
   forward_engine(a, cell);
 }
 
 template <class T>
-void rnn_backward(const SeqBackward<T>& a, bool relu) {
-  RnnBackwardCell<T> cell(a, relu);
+void rnn_units_backward(const Recurrent<T>& a) {
+  RnnBackwardCell<T> cell(a);
   backward_engine(a, cell);
 }
 
-template void rnn_forward<float>(const SeqForward<float>&, bool);
-template void rnn_forward<double>(const SeqForward<double>&, bool);
-template void rnn_backward<float>(const SeqBackward<float>&, bool);
-template void rnn_backward<double>(const SeqBackward<double>&, bool);
+template void rnn_units_forward<float>(const Recurrent<float>&);
+template void rnn_units_forward<double>(const Recurrent<double>&);
+template void rnn_units_backward<float>(const Recurrent<float>&);
+template void rnn_units_backward<double>(const Recurrent<double>&);
 
 }  // namespace lstmx

@@ -1,19 +1,28 @@
 # Declarations of the cell headers (src/cells/*.hpp) for Cython.
 
+cdef extern from "cells/activations.hpp" namespace "lstmx" nogil:
+    cdef cppclass CellActs[T]:
+        int act
+        int rec
+        T param
+
 cdef extern from "cells/lstm_cell.hpp" namespace "lstmx" nogil:
     void lstm_cell_forward[T](int n, const T* gx, long sx, const T* gh, long sh,
                               const T* c_prev, T* c_next, T* h_next,
-                              T* act, long sa, T* tanh_c)
+                              T* act, long sa, T* act_c, const CellActs[T]& acts)
     void lstm_cell_backward[T](int n, const T* dh, const T* dc, const T* c_prev,
-                               const T* act, long sa, const T* tanh_c,
-                               T* dgate, long sd, T* dc_prev)
+                               const T* act, long sa, const T* act_c,
+                               T* dgate, long sd, T* dc_prev, const CellActs[T]& acts)
 
 cdef extern from "cells/gru_cell.hpp" namespace "lstmx" nogil:
     void gru_cell_forward[T](int n, const T* gx, long sx, const T* gh, long sh,
-                             const T* h_prev, T* h_next, T* act, long sa, T* ghn)
+                             const T* h_prev, T* h_next, T* act, long sa, T* ghn,
+                             const CellActs[T]& acts)
     void gru_cell_backward[T](int n, const T* dh, const T* h_prev, const T* act, long sa,
-                              const T* ghn, T* dgx, long sdx, T* dgh, long sdh, T* dh_direct)
+                              const T* ghn, T* dgx, long sdx, T* dgh, long sdh, T* dh_direct,
+                              const CellActs[T]& acts)
 
 cdef extern from "cells/rnn_cell.hpp" namespace "lstmx" nogil:
-    void rnn_cell_forward[T](int n, const T* gx, const T* gh, T* h_next, bint use_relu)
-    void rnn_cell_backward[T](int n, const T* dh, const T* h_next, T* dgate, bint use_relu)
+    void rnn_cell_forward[T](int n, const T* gx, const T* gh, T* h_next, const CellActs[T]& acts)
+    void rnn_cell_backward[T](int n, const T* dh, const T* h_next, T* dgate,
+                              const CellActs[T]& acts)

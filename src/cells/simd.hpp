@@ -84,6 +84,16 @@ inline F8 relu(F8 x) { return _mm256_max_ps(_mm256_setzero_ps(), x.v); }
 inline F8 drelu_from_y(F8 y) {
   return _mm256_and_ps(_mm256_cmp_ps(y.v, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(1.0f));
 }
+inline F8 expm1_(F8 x) { return exp(x) - F8(1.0f); }
+inline F8 where_positive(F8 x, F8 a, F8 b) {
+  return _mm256_blendv_ps(b.v, a.v, _mm256_cmp_ps(x.v, _mm256_setzero_ps(), _CMP_GT_OQ));
+}
+inline F8 where_unit(F8 y, F8 a, F8 b) {
+  const __m256 in = _mm256_and_ps(_mm256_cmp_ps(y.v, _mm256_setzero_ps(), _CMP_GT_OQ),
+                                  _mm256_cmp_ps(y.v, _mm256_set1_ps(1.0f), _CMP_LT_OQ));
+  return _mm256_blendv_ps(b.v, a.v, in);
+}
+inline F8 clip01(F8 y) { return clamp(y, 0.0f, 1.0f); }
 #endif
 
 #if defined(LSTMX_F8) && defined(__AVX512F__)
@@ -124,6 +134,16 @@ inline F16 relu(F16 x) { return _mm512_max_ps(_mm512_setzero_ps(), x.v); }
 inline F16 drelu_from_y(F16 y) {
   return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y.v, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(1.0f));
 }
+inline F16 expm1_(F16 x) { return exp(x) - F16(1.0f); }
+inline F16 where_positive(F16 x, F16 a, F16 b) {
+  return _mm512_mask_mov_ps(b.v, _mm512_cmp_ps_mask(x.v, _mm512_setzero_ps(), _CMP_GT_OQ), a.v);
+}
+inline F16 where_unit(F16 y, F16 a, F16 b) {
+  const __mmask16 in = _mm512_cmp_ps_mask(y.v, _mm512_setzero_ps(), _CMP_GT_OQ) &
+                       _mm512_cmp_ps_mask(y.v, _mm512_set1_ps(1.0f), _CMP_LT_OQ);
+  return _mm512_mask_mov_ps(b.v, in, a.v);
+}
+inline F16 clip01(F16 y) { return clamp(y, 0.0f, 1.0f); }
 #endif
 
 // for_lanes(n, f): f.template operator()<V>(j) over j in [0, n), sixteen float32 units at a

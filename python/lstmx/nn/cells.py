@@ -10,11 +10,11 @@ backward for steps T-1..0. ``eval()`` (and ``clear()``) drop the stack.
 
 Parameters: ``weight_ih`` (G*H, I), ``weight_hh`` (G*H, H), ``bias_ih``, ``bias_hh`` (G*H,).
 
-Options of the recurrent layers that make sense for one step: ``layer_norm`` (LSTMCell,
-GRUCell; parameters ``ln_ih_weight/bias``, ``ln_hh_weight/bias`` and for LSTM
-``ln_cell_weight/bias``, replacing the biases), ``activation`` and ``recurrent_activation``
-(and ``activation_param``), as documented on ``lstmx.LSTM``. A cell with any of them runs
-the extended native kernel for one step (``lstmx._core.ext_forward`` with T = 1).
+Options of the recurrent layers that make sense for one step: ``activation`` and
+``recurrent_activation`` (and ``activation_param``), which the Cython step takes as they
+are, and ``layer_norm`` (LSTMCell, GRUCell; parameters ``ln_ih_weight/bias``,
+``ln_hh_weight/bias`` and for LSTM ``ln_cell_weight/bias``, replacing the biases), which
+runs the recurrent engine for one step (``lstmx._core.recurrent_forward`` with T = 1).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from .._matmul import mm
 from ..checks import check_array, check_float_dtype
 from .init import init_array
 from .module import Parameter, StackedModule
-from .recurrent import _EXT_KEYS, ACTIVATIONS, check_cell_options, state_pair
+from .options import (ACTIVATIONS, check_cell_options, kernel_options, kernel_params,
+                      state_pair)
 
 # Operations per element of a step's gate math (its exp/tanh dominate), for the cost rule.
 _POINTWISE_FLOPS = 40.0
@@ -120,36 +121,34 @@ class _Cell(StackedModule):
             self.bias_hh.grad += dgh.sum(axis=0)
         return mm(dgx, self.weight_ih.data), mm(dgh, self.weight_hh.data)
 
-    def _extended(self):
-        return (self.layer_norm or self.activation != "tanh"
-                or self.recurrent_activation != "sigmoid")
+    def _codes(self):
+        """The activation arguments of the Cython step (lstmx._cells.ACT_CODES)."""
+        return dict(act_kind=_cells.ACT_CODES[self.activation],
+                    param=self.activation_param) | (
+            {} if self._kind == "rnn" else {"rec": _cells.ACT_CODES[self.recurrent_activation]})
 
-    def _ext_params(self):
-        return {k: self._parameters[stem] for k, stem in _EXT_KEYS.items()
-                if stem in self._parameters}
+    def _options(self):
+        return kernel_options(self.activation, self.activation_param,
+                              self.recurrent_activation, self.layer_norm)
 
-    def _ext_options(self):
-        return dict(activation=self.activation, activation_param=self.activation_param,
-                    recurrent_activation=self.recurrent_activation, layer_norm=self.layer_norm,
-                    eps=1e-5)
-
-    def _ext_forward(self, x, h, c):
-        """One step through the extended kernel (T = 1): (h_new, c_new or None)."""
+    def _engine_forward(self, x, h, c):
+        """One layer-normalised step through the recurrent engine (T = 1): (h_new, c_new
+        or None)."""
         x3 = x[None]
-        params = {k: p.data for k, p in self._ext_params().items()}
-        _, h_new, c_new, ws = _core.ext_forward(self._kind, x3, h, c, params,
-                                                training=self.training, **self._ext_options())
+        params = {k: p.data for k, p in kernel_params(self._parameters).items()}
+        _, h_new, c_new, ws = _core.recurrent_forward(self._kind, x3, h, c, params,
+                                                      training=self.training, **self._options())
         if self.training:
-            self._stack.append(("ext", x3, ws))
+            self._stack.append(("engine", x3, ws))
         return h_new, c_new
 
-    def _ext_backward(self, dh_new, dc_new):
-        """Backward of the most recent extended step: (dx, dh, dc or None)."""
+    def _engine_backward(self, dh_new, dc_new):
+        """Backward of the most recent engine step: (dx, dh, dc or None)."""
         _, x3, ws = self._last()
-        params = self._ext_params()
-        dx, dh, dc, grads = _core.ext_backward(
+        params = kernel_params(self._parameters)
+        dx, dh, dc, grads = _core.recurrent_backward(
             self._kind, x3, {k: p.data for k, p in params.items()}, None, None, workspace=ws,
-            dy=None, dh_n=dh_new, dc_n=dc_new, **self._ext_options())
+            dy=None, dh_n=dh_new, dc_n=dc_new, **self._options())
         self._stack.pop()
         for k, g in grads.items():
             params[k].grad += g
@@ -183,11 +182,11 @@ class LSTMCell(_Cell):
         h, c = state_pair(state, "state", "(h, c)")
         h = self._check_state(h, "h", x.shape[0], kept=True)
         c = self._check_state(c, "c", x.shape[0], kept=True)
-        if self._extended():
-            return self._ext_forward(x, h, c)
+        if self.layer_norm:
+            return self._engine_forward(x, h, c)
         gx, gh = self._projections(x, h)
         h_new, c_new, act, tanh_c = _cells.lstm_step_forward(gx, gh, c, self.training,
-                                                             _pointwise_threads(gx))
+                                                             _pointwise_threads(gx), **self._codes())
         if self.training:
             self._stack.append((x, h, c, act, tanh_c))
         return h_new, c_new
@@ -198,12 +197,13 @@ class LSTMCell(_Cell):
         batch = step[1].shape[1] if isinstance(step[0], str) else step[0].shape[0]
         dh_new = self._check_state(dh_new, "dh_new", batch)
         dc_new = self._check_state(dc_new, "dc_new", batch)
-        if isinstance(step[0], str):  # an extended-kernel step
-            dx, dh, dc = self._ext_backward(dh_new, dc_new)
+        if isinstance(step[0], str):  # a layer-normalised step
+            dx, dh, dc = self._engine_backward(dh_new, dc_new)
             return dx, (dh, dc)
         x, h, c, act, tanh_c = step
         self._stack.pop()
-        dg, dc = _cells.lstm_step_backward(dh_new, dc_new, c, act, tanh_c, _pointwise_threads(act))
+        dg, dc = _cells.lstm_step_backward(dh_new, dc_new, c, act, tanh_c, _pointwise_threads(act),
+                                           **self._codes())
         dx, dh = self._accumulate(x, h, dg, dg)
         return dx, (dh, dc)
 
@@ -226,30 +226,32 @@ class GRUCell(_Cell):
     def forward(self, x: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
         x = self._check_x(x)
         h = self._check_state(h, "h", x.shape[0], kept=True)
-        if self._extended():
-            return self._ext_forward(x, h, None)[0]
+        if self.layer_norm:
+            return self._engine_forward(x, h, None)[0]
         gx, gh = self._projections(x, h)
-        h_new, act, ghn = _cells.gru_step_forward(gx, gh, h, self.training, _pointwise_threads(gx))
+        h_new, act, ghn = _cells.gru_step_forward(gx, gh, h, self.training, _pointwise_threads(gx),
+                                                  **self._codes())
         if self.training:
             self._stack.append((x, h, act, ghn))
         return h_new
 
     def backward(self, dh_new: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         step = self._last()
-        if isinstance(step[0], str):  # an extended-kernel step
+        if isinstance(step[0], str):  # a layer-normalised step
             dh_new = self._check_state(dh_new, "dh_new", step[1].shape[1])
-            return self._ext_backward(dh_new, None)[:2]
+            return self._engine_backward(dh_new, None)[:2]
         x, h, act, ghn = step
         dh_new = self._check_state(dh_new, "dh_new", x.shape[0])
         self._stack.pop()
-        dgx, dgh, dh_direct = _cells.gru_step_backward(dh_new, h, act, ghn, _pointwise_threads(act))
+        dgx, dgh, dh_direct = _cells.gru_step_backward(dh_new, h, act, ghn, _pointwise_threads(act),
+                                                       **self._codes())
         dx, dh = self._accumulate(x, h, dgx, dgh)
         return dx, dh + dh_direct
 
 
 class RNNCell(_Cell):
     """One Elman step ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, act "tanh" or "relu"
-    (PyTorch's), or "leaky_relu", "elu", "sigmoid" (extended kernel).
+    (PyTorch's), or "leaky_relu", "elu", "sigmoid".
 
     ``h = cell(x, h)``; ``dx, dh = cell.backward(dh_new)``.
 
@@ -272,29 +274,19 @@ class RNNCell(_Cell):
                          activation_param=activation_param)
         self.nonlinearity = nonlinearity
 
-    def _extended(self):
-        return self.nonlinearity not in ("tanh", "relu")
-
     def forward(self, x: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
         x = self._check_x(x)
         h = self._check_state(h, "h", x.shape[0], kept=True)
-        if self._extended():
-            return self._ext_forward(x, h, None)[0]
         gx, gh = self._projections(x, h)
-        relu = self.nonlinearity == "relu"
-        h_new = _cells.rnn_step_forward(gx, gh, relu, _pointwise_threads(gx))
+        h_new = _cells.rnn_step_forward(gx, gh, _pointwise_threads(gx), **self._codes())
         if self.training:
             self._stack.append((x, h, h_new))
         return h_new
 
     def backward(self, dh_new: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         step = self._last()
-        if isinstance(step[0], str):  # an extended-kernel step
-            dh_new = self._check_state(dh_new, "dh_new", step[1].shape[1])
-            return self._ext_backward(dh_new, None)[:2]
         x, h, h_new = step
         dh_new = self._check_state(dh_new, "dh_new", x.shape[0])
         self._stack.pop()
-        dg = _cells.rnn_step_backward(dh_new, h_new, self.nonlinearity == "relu",
-                                      _pointwise_threads(h_new))
+        dg = _cells.rnn_step_backward(dh_new, h_new, _pointwise_threads(h_new), **self._codes())
         return self._accumulate(x, h, dg, dg)

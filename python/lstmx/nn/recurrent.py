@@ -29,6 +29,8 @@ from .. import _core
 from ..checks import check_array, check_float_dtype, check_lengths
 from .init import Scheme, check_scheme, init_array
 from .module import Module, Parameter
+from .options import (ACTIVATIONS, check_cell_options, check_rate, kernel_options,
+                      kernel_params, state_pair)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -48,74 +50,12 @@ def gather_time(a: np.ndarray, index: np.ndarray) -> np.ndarray:
     return a[index, np.arange(a.shape[1])[None, :]]
 
 
-ACTIVATIONS = ("tanh", "relu", "leaky_relu", "elu", "sigmoid")
-RECURRENT_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
-_DEFAULT_ACTIVATION_PARAM = {"leaky_relu": 0.01, "elu": 1.0}
-
-# parameter-dict keys of the extended kernels (and the reference) -> parameter-name stems
-_EXT_KEYS = {"w_ih": "weight_ih", "w_hh": "weight_hh", "w_hr": "weight_hr",
-             "b_ih": "bias_ih", "b_hh": "bias_hh",
-             "ln_ih_w": "ln_ih_weight", "ln_ih_b": "ln_ih_bias",
-             "ln_hh_w": "ln_hh_weight", "ln_hh_b": "ln_hh_bias",
-             "ln_c_w": "ln_cell_weight", "ln_c_b": "ln_cell_bias"}
-
-
-def check_cell_options(kind: str, hidden_size: int, bias: bool, layer_norm: bool,
-                       activation: str, recurrent_activation: str,
-                       activation_param: float | None) -> float:
-    """Refuse option combinations that make no sense (shared by layers and cells); return
-    the activation parameter to use (the default slope or alpha when None)."""
-    if layer_norm and kind == "rnn":
-        raise ValueError("layer_norm applies to LSTM and GRU, not RNN")
-    if layer_norm and hidden_size < 2:
-        raise ValueError("layer_norm needs hidden_size >= 2 (a one-unit gate block "
-                         "normalises to its bias and ignores the input)")
-    if layer_norm and not bias:
-        raise ValueError("layer_norm carries its own biases (ln_*_bias); bias=False "
-                         "cannot be combined with it")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    if recurrent_activation not in RECURRENT_ACTIVATIONS:
-        raise ValueError(f"recurrent_activation must be one of {RECURRENT_ACTIVATIONS}, "
-                         f"got {recurrent_activation!r}")
-    if kind == "rnn" and recurrent_activation != "sigmoid":
-        raise ValueError("recurrent_activation applies to LSTM and GRU gates; RNN has none")
-    if activation_param is None:
-        return float(_DEFAULT_ACTIVATION_PARAM.get(activation, 0.0))
-    if activation not in _DEFAULT_ACTIVATION_PARAM:
-        raise ValueError("activation_param is the slope of leaky_relu or the alpha of elu; "
-                         f"activation={activation!r} takes none")
-    if not (np.isfinite(activation_param) and activation_param >= 0):
-        raise ValueError(f"activation_param must be finite and >= 0, got {activation_param!r}")
-    return float(activation_param)
-
-
-def state_pair(state: Any, name: str, names: str) -> tuple[Any, Any]:
-    """An LSTM state ``(h, c)`` (either may be None), or (None, None) for None; a single
-    array or anything else is refused with an error saying what is expected."""
-    if state is None:
-        return None, None
-    if not isinstance(state, (tuple, list)) or len(state) != 2:
-        got = f"an array of shape {state.shape}" if isinstance(state, np.ndarray) else \
-            f"{type(state).__name__}" + (f" of length {len(state)}" if isinstance(
-                state, (tuple, list)) else "")
-        raise TypeError(f"{name} must be a pair {names} of arrays (either may be None) or "
-                        f"None, got {got}")
-    return state[0], state[1]
-
-
-def _rate(value, name):
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
-    return float(value)
-
-
 class _Recurrent(Module):
     """Shared machinery; see LSTM, GRU and RNN for the public interfaces.
 
     A stack of ``num_layers`` layers, each with one or two directions, every direction one
-    call of a native sequence kernel: the plain PyTorch-cell kernels, or the extended ones
-    (layer norm, recurrent dropout, other activations, projections). The reverse direction
+    call of the native recurrent engine (``lstmx._core.recurrent_forward``), whatever the
+    options (layer norm, recurrent dropout, other activations, projections). The reverse direction
     reads each sequence backwards from its last valid step (``reverse_index``). In training
     mode, masks (inverted: kept values scaled by 1/(1-p)) come from the layer's seeded
     generator: ``dropout`` on the outputs between layers, ``input_dropout`` on each layer's
@@ -164,9 +104,9 @@ class _Recurrent(Module):
         self.num_directions = 2 if self.bidirectional else 1
         self.batch_first = bool(batch_first)
         self.bias = bool(bias)
-        self.dropout = _rate(dropout, "dropout")
-        self.recurrent_dropout = _rate(recurrent_dropout, "recurrent_dropout")
-        self.input_dropout = _rate(input_dropout, "input_dropout")
+        self.dropout = check_rate(dropout, "dropout")
+        self.recurrent_dropout = check_rate(recurrent_dropout, "recurrent_dropout")
+        self.input_dropout = check_rate(input_dropout, "input_dropout")
         self.proj_size = int(proj_size)
         self.layer_norm = bool(layer_norm)
         self.activation = activation
@@ -222,34 +162,16 @@ class _Recurrent(Module):
             if self.forget_bias:
                 first = "ln_ih_bias" if self.layer_norm else "bias_ih"
                 getattr(self, first + sfx).data[H:2 * H] += self.forget_bias
-        self._zero_bias = np.zeros(G * H, dtype=self.dtype)
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _extended(self):
-        """Whether this forward needs the extended kernels (anything but PyTorch's cell;
-        recurrent dropout only counts in training)."""
-        return (self.layer_norm or self.proj_size > 0 or self.activation != "tanh"
-                or self.recurrent_activation != "sigmoid"
-                or (self.training and self.recurrent_dropout > 0))
+    def _params(self, sfx):
+        """{binding key: Parameter} of one layer and direction."""
+        return kernel_params(self._parameters, sfx)
 
-    def _weights(self, sfx):
-        """(w_ih, w_hh, b_ih, b_hh) arrays of one layer and direction (plain kernels)."""
-        if self.bias:
-            b_ih, b_hh = getattr(self, "bias_ih" + sfx).data, getattr(self, "bias_hh" + sfx).data
-        else:
-            b_ih = b_hh = self._zero_bias
-        return getattr(self, "weight_ih" + sfx).data, getattr(self, "weight_hh" + sfx).data, b_ih, b_hh
-
-    def _ext_params(self, sfx):
-        """{kernel key: Parameter} of one layer and direction (extended kernels)."""
-        return {k: self._parameters[stem + sfx] for k, stem in _EXT_KEYS.items()
-                if stem + sfx in self._parameters}
-
-    def _ext_options(self):
-        return dict(activation=self.activation, activation_param=self.activation_param,
-                    recurrent_activation=self.recurrent_activation, layer_norm=self.layer_norm,
-                    eps=1e-5)
+    def _options(self):
+        return kernel_options(self.activation, self.activation_param,
+                              self.recurrent_activation, self.layer_norm)
 
     def _time_major(self, a, name, last, what):
         """Check a sequence array and return it time-major and C-contiguous."""
@@ -276,9 +198,6 @@ class _Recurrent(Module):
     def _batch_out(self, y):
         return np.ascontiguousarray(y.transpose(1, 0, 2)) if self.batch_first else y
 
-    def _extra(self):
-        return {}
-
     def _mask(self, shape, p):
         """An inverted-dropout mask of ``shape`` (values 0 or 1/(1-p)), or None."""
         if not (self.training and p > 0):
@@ -286,40 +205,23 @@ class _Recurrent(Module):
         keep = self._dropout_rng.random(shape) >= p
         return (keep / (1.0 - p)).astype(self.dtype)
 
-    def _call_forward(self, l, d, xd, init, lengths, rec_mask, ext):
+    def _call_forward(self, l, d, xd, init, lengths, rec_mask):
         """One layer and direction forward: (y, [final states], workspace)."""
-        sfx = self._suffix(l, d)
-        if not ext:
-            *res, ws = getattr(_core, f"{self._kind}_forward")(
-                xd, *init, *self._weights(sfx), lengths=lengths, training=self.training,
-                **self._extra())
-            return res[0], res[1:], ws
-        params = {k: p.data for k, p in self._ext_params(sfx).items()}
-        h0 = init[0]
+        params = {k: p.data for k, p in self._params(self._suffix(l, d)).items()}
         c0 = init[1] if self._kind == "lstm" else None
-        y, h_n, c_n, ws = _core.ext_forward(self._kind, xd, h0, c0, params, lengths, rec_mask,
-                                            training=self.training, **self._ext_options())
+        y, h_n, c_n, ws = _core.recurrent_forward(self._kind, xd, init[0], c0, params, lengths,
+                                                  rec_mask, training=self.training,
+                                                  **self._options())
         return y, ([h_n, c_n] if self._kind == "lstm" else [h_n]), ws
 
-    def _call_backward(self, l, d, xd, ws, dyd, dfinal, lengths, rec_mask, ext):
+    def _call_backward(self, l, d, xd, ws, dyd, dfinal, lengths, rec_mask):
         """One layer and direction backward: (dx, [initial-state gradients]); parameter
         gradients accumulate."""
-        sfx = self._suffix(l, d)
-        if not ext:
-            w_ih, w_hh, _, _ = self._weights(sfx)
-            dx, *dst, dw_ih, dw_hh, db_ih, db_hh = getattr(_core, f"{self._kind}_backward")(
-                xd, w_ih, w_hh, lengths, ws, dyd, *dfinal, **self._extra())
-            getattr(self, "weight_ih" + sfx).grad += dw_ih
-            getattr(self, "weight_hh" + sfx).grad += dw_hh
-            if self.bias:
-                getattr(self, "bias_ih" + sfx).grad += db_ih
-                getattr(self, "bias_hh" + sfx).grad += db_hh
-            return dx, dst
-        params = self._ext_params(sfx)
+        params = self._params(self._suffix(l, d))
         dc_n = dfinal[1] if self._kind == "lstm" else None
-        dx, dh0, dc0, grads = _core.ext_backward(
+        dx, dh0, dc0, grads = _core.recurrent_backward(
             self._kind, xd, {k: p.data for k, p in params.items()}, lengths, rec_mask,
-            workspace=ws, dy=dyd, dh_n=dfinal[0], dc_n=dc_n, **self._ext_options())
+            workspace=ws, dy=dyd, dh_n=dfinal[0], dc_n=dc_n, **self._options())
         for k, g in grads.items():
             params[k].grad += g
         return dx, ([dh0, dc0] if self._kind == "lstm" else [dh0])
@@ -344,7 +246,6 @@ class _Recurrent(Module):
                 x = x.copy()
             lengths = None if lengths is None else lengths.copy()
         init = [self._state(s, n, B, w) for (n, s), w in zip(states, self._state_widths())]
-        ext = self._extended()
         rev = reverse_index(T, B, lengths) if self.bidirectional else None
         D, R = self.num_directions, self.output_size
         finals = [[None] * (self.num_layers * D) for _ in states]
@@ -362,16 +263,16 @@ class _Recurrent(Module):
             for d in range(D):
                 i = l * D + d
                 xd = inp if d == 0 else gather_time(inp, rev)  # a fresh C-contiguous copy
-                rec_mask = self._mask((B, R), self.recurrent_dropout) if ext else None
+                rec_mask = self._mask((B, R), self.recurrent_dropout)
                 y, fin, ws = self._call_forward(l, d, xd, [s[i] for s in init], lengths,
-                                                rec_mask, ext)
+                                                rec_mask)
                 outs.append(y if d == 0 else gather_time(y, rev))
                 for f, r in zip(finals, fin):
                     f[i] = r
                 dirs.append((xd, ws, rec_mask))
             layers.append((mask, dirs))
             inp = outs[0] if D == 1 else np.ascontiguousarray(np.concatenate(outs, axis=2))
-        self._cache = (lengths, rev, layers, ext, self.parameter_versions()) \
+        self._cache = (lengths, rev, layers, self.parameter_versions()) \
             if self.training else None
         # one layer and direction: a view with the leading axis, not a copy (np.stack)
         return inp, [np.stack(f) if len(f) > 1 else f[0][np.newaxis] for f in finals]
@@ -381,7 +282,7 @@ class _Recurrent(Module):
         if self._cache is None:
             raise RuntimeError("backward() needs a forward() in training mode first "
                                "(eval() forwards keep nothing for backward)")
-        lengths, rev, layers, ext, versions = self._cache
+        lengths, rev, layers, versions = self._cache
         self.check_versions(versions)
         x0 = layers[0][1][0][0]
         T, B = x0.shape[0], x0.shape[1]
@@ -405,7 +306,7 @@ class _Recurrent(Module):
                     dyd = dy[:, :, d * R:(d + 1) * R]
                     dyd = np.ascontiguousarray(dyd if d == 0 else gather_time(dyd, rev))
                 dx, dst = self._call_backward(l, d, xd, ws, dyd, [f[i] for f in finals],
-                                              lengths, rec_mask, ext)
+                                              lengths, rec_mask)
                 for di, g in zip(dinit, dst):
                     di[i] = g
                 dx = dx if d == 0 else gather_time(dx, rev)
@@ -473,8 +374,9 @@ class LSTM(_Recurrent):
         recurrent_activation: gate nonlinearity, "sigmoid" (default) or "hard_sigmoid"
             (``clip(0.2 x + 0.5, 0, 1)``).
 
-    The defaults give PyTorch's cell and its fast kernels; any of layer_norm, proj_size,
-    recurrent dropout (in training) or another activation runs the extended kernels.
+    The defaults give PyTorch's cell. Every option runs in the same native engine; layer
+    norm and the projection use its row schedule (threads own batch rows), the rest its
+    unit schedule (threads own hidden units; see docs/performance.md).
 
     Call: ``y, (h_n, c_n) = lstm(x, (h0, c0)=None, lengths=None)`` with x ``(T, B, I)``,
     h0 ``(L*D, B, R)`` and c0 ``(L*D, B, H)`` (R = proj_size or H; D = 2 if bidirectional
@@ -511,7 +413,21 @@ class LSTM(_Recurrent):
         return dx, (dh0, dc0)
 
 
-class GRU(_Recurrent):
+class _HiddenStateOnly(_Recurrent):
+    """GRU and RNN: one state, h."""
+
+    def forward(self, x: np.ndarray, h0: np.ndarray | None = None,
+                lengths: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+        y, (h_n,) = self._run_forward(x, [("h0", h0)], lengths)
+        return self._batch_out(y), h_n
+
+    def backward(self, dy: np.ndarray | None = None,
+                 dh_n: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        dx, (dh0,) = self._run_backward(dy, [("dh_n", dh_n)])
+        return dx, dh0
+
+
+class GRU(_HiddenStateOnly):
     """Gated recurrent unit layer (PyTorch's ``nn.GRU``, gates r, z, n, "reset after")::
 
         r = σ(W_ir x + b_ir + W_hr h + b_hr)      z = σ(W_iz x + b_iz + W_hz h + b_hz)
@@ -535,18 +451,8 @@ class GRU(_Recurrent):
     _gates = 3
     _kind = "gru"
 
-    def forward(self, x: np.ndarray, h0: np.ndarray | None = None,
-                lengths: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
-        y, (h_n,) = self._run_forward(x, [("h0", h0)], lengths)
-        return self._batch_out(y), h_n
 
-    def backward(self, dy: np.ndarray | None = None,
-                 dh_n: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        dx, (dh0,) = self._run_backward(dy, [("dh_n", dh_n)])
-        return dx, dh0
-
-
-class RNN(_Recurrent):
+class RNN(_HiddenStateOnly):
     """Elman RNN layer (PyTorch's ``nn.RNN``): ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``.
 
     ``nonlinearity`` is "tanh" (default, PyTorch's), "relu" (PyTorch's), "leaky_relu",
@@ -578,14 +484,3 @@ class RNN(_Recurrent):
                          input_dropout=input_dropout, activation=nonlinearity,
                          activation_param=activation_param)
         self.nonlinearity = nonlinearity
-
-    def _extended(self):
-        # the plain kernels know tanh and relu; the rest, and recurrent dropout, are extended
-        return (self.nonlinearity not in ("tanh", "relu")
-                or (self.training and self.recurrent_dropout > 0))
-
-    def _extra(self):
-        return {"nonlinearity": self.nonlinearity}
-
-    forward = GRU.forward
-    backward = GRU.backward

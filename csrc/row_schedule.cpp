@@ -1,29 +1,45 @@
-// The time loops of the extended layers (extended_sequence.hpp).
+// The rows schedule of the recurrent engine (sequence.hpp), and the choice of schedule.
 //
 // Threads own batch rows, not hidden units: layer normalisation needs every unit of a gate
 // block at once, and rows are independent through time, so the time loop needs no barrier.
 // Per step, a thread multiplies its rows of (m ⊙ h_{t-1}) by W_hhᵀ in one GEMM, normalises
-// or biases them, applies the cell's pointwise math (src/cells/extended_cells.hpp) and, with
-// a projection, multiplies its rows of r_t by W_hrᵀ. Backward mirrors it; the weight
-// gradients are single GEMMs after the loop, as in engine.hpp.
-#include "extended_sequence.hpp"
-
+// or biases them, applies the cell's gate math (src/cells/, the same functions as the units
+// schedule) and, with a projection, multiplies its rows of r_t by W_hrᵀ. Backward mirrors it;
+// the weight gradients are engine.hpp's weight_gradients.
 #include <algorithm>
 #include <cstring>
 
 #include "blas.hpp"
 #include "buffer.hpp"
+#include "cells/gru_cell.hpp"
+#include "cells/lstm_cell.hpp"
 #include "engine.hpp"
 
 namespace lstmx {
+
+template <class T> void lstm_units_forward(const Recurrent<T>& a);
+template <class T> void lstm_units_backward(const Recurrent<T>& a);
+template <class T> void gru_units_forward(const Recurrent<T>& a);
+template <class T> void gru_units_backward(const Recurrent<T>& a);
+template <class T> void rnn_units_forward(const Recurrent<T>& a);
+template <class T> void rnn_units_backward(const Recurrent<T>& a);
+
 namespace {
 
 bool live_at(const int64_t* lengths, long b, long t) { return !lengths || t < lengths[b]; }
 
-}  // namespace
-
+// LN of each of the G gate blocks of one row of pre-activations, in place.
 template <class S>
-void ext_forward(const ExtLayer<S>& a) {
+void norm_blocks(long G, long H, S* a, const S* w, const S* b, double eps, S* norm, S* rstd) {
+  for (long g = 0; g < G; ++g) {
+    const S rs = layer_norm_forward(H, a + g * H, w + g * H, b + g * H, eps, norm ? norm + g * H : nullptr);
+    if (rstd) rstd[g] = rs;
+  }
+}
+
+// Row time loop forward (LSTM with layer norm and/or a projection, GRU with layer norm).
+template <class S>
+void rows_forward(const Recurrent<S>& a) {
   const long T = a.T, B = a.B, H = a.H, R = a.R, G = a.G, GH = G * H, TB = T * B;
   const bool train = a.gates != nullptr, lstm = a.kind == CellKind::lstm, proj = a.w_hr;
   Buffer<S> own_gx;
@@ -49,18 +65,15 @@ void ext_forward(const ExtLayer<S>& a) {
     gemm(false, true, r1 - r0, GH, a.I, S(1), a.x + r0 * a.I, a.I, a.w_ih, a.I, S(1), gx + r0 * GH, GH);
     if (a.layer_norm)
       for (long r = r0; r < r1; ++r)
-        for (long g = 0; g < G; ++g) {
-          const S rs = layer_norm_forward(H, gx + r * GH + g * H, a.ln_ih_w + g * H, a.ln_ih_b + g * H,
-                                          a.opt.eps, train ? a.nx + r * GH + g * H : nullptr);
-          if (train) a.rstd_x[r * G + g] = rs;
-        }
+        norm_blocks(G, H, gx + r * GH, a.ln_ih_w, a.ln_ih_b, a.eps, train ? a.nx + r * GH : nullptr,
+                    train ? a.rstd_x + r * G : nullptr);
   }
 
   // per-thread scratch, allocated here (an allocation failure inside the parallel region
   // could not be reported): thread p uses rows [b0, b1) of each array
   const double loop_flops = 2.0 * TB * (GH * R + (proj ? H * R : 0));
   const int nrow = threads_for_region(loop_flops, int(std::min<long>(nt, B)));
-  Buffer<S> gh_all(B * GH), hm_all(a.mask ? B * R : 0), r_all(lstm ? B * H : 0);
+  Buffer<S> gh_all(B * GH), hm_all(a.mask ? B * R : 0), r_all(lstm ? B * H : 0), work_all(B * H);
   if (lstm) r_all.zero(B * H);  // rows of finished sequences still go through W_hr
   // W_hh (and W_hr) packed once for all steps, shared read-only by the threads
   PackedRhs<S> whh, whr;
@@ -74,6 +87,11 @@ void ext_forward(const ExtLayer<S>& a) {
     S* gh = gh_all.get() + b0 * GH;
     S* hm = a.mask ? hm_all.get() + b0 * R : nullptr;
     S* rbuf = lstm ? r_all.get() + b0 * H : nullptr;
+    CellNorm<S> ln;
+    ln.gamma = a.ln_c_w;
+    ln.beta = a.ln_c_b;
+    ln.eps = a.eps;
+    ln.work = work_all.get() + b0 * H;
     for (long t = 0; t < T; ++t) {
       const S* hp = hsl.at(t) + b0 * R;
       S* hn = hsl.at(t + 1) + b0 * R;
@@ -93,24 +111,20 @@ void ext_forward(const ExtLayer<S>& a) {
         if (!live_at(a.lengths, b, t)) continue;
         S* ah = gh + lb * GH;
         if (a.layer_norm)
-          for (long g = 0; g < G; ++g) {
-            const S rs = layer_norm_forward(H, ah + g * H, a.ln_hh_w + g * H, a.ln_hh_b + g * H,
-                                            a.opt.eps, train ? a.nh + row * GH + g * H : nullptr);
-            if (train) a.rstd_h[row * G + g] = rs;
-          }
-        S* ax = gx + row * GH;
+          norm_blocks(G, H, ah, a.ln_hh_w, a.ln_hh_b, a.eps, train ? a.nh + row * GH : nullptr,
+                      train ? a.rstd_h + row * G : nullptr);
+        S* ax = gx + row * GH;  // its pre-activations become the activated gates
         if (lstm) {
           S* r = rbuf + lb * H;
-          ext_lstm_forward(H, a.opt, ax, ah, csl.at(t) + b * H, csl.at(t + 1) + b * H, a.ln_c_w,
-                           a.ln_c_b, train && a.nc ? a.nc + row * H : nullptr,
-                           train && a.rstd_c ? a.rstd_c + row : nullptr,
-                           train ? a.aux + row * H : nullptr, r);
+          ln.norm = train && a.nc ? a.nc + row * H : nullptr;
+          ln.rstd = train && a.rstd_c ? a.rstd_c + row : nullptr;
+          lstm_cell_forward(int(H), ax, H, ah, H, csl.at(t) + b * H, csl.at(t + 1) + b * H, r, ax, H,
+                            train ? a.aux + row * H : nullptr, a.acts, a.ln_c_w ? &ln : nullptr);
           if (!proj) std::memcpy(hn + lb * R, r, H * sizeof(S));
           else if (train) std::memcpy(a.rs + row * H, r, H * sizeof(S));
-        } else if (a.kind == CellKind::gru) {
-          ext_gru_forward(H, a.opt, ax, ah, hp + lb * R, hn + lb * R, train ? a.aux + row * H : nullptr);
         } else {
-          ext_rnn_forward(H, a.opt, ax, ah, hn + lb * R);
+          gru_cell_forward(int(H), ax, H, ah, H, hp + lb * R, hn + lb * R, train ? ax : nullptr, H,
+                           train ? a.aux + row * H : nullptr, a.acts);
         }
       }
       if (proj) whr.gemm(nb, S(1), rbuf, H, S(0), hn, R);  // h = W_hr r
@@ -134,9 +148,9 @@ void ext_forward(const ExtLayer<S>& a) {
 }
 
 template <class S>
-void ext_backward(const ExtLayer<S>& a) {
+void rows_backward(const Recurrent<S>& a) {
   const long T = a.T, B = a.B, H = a.H, R = a.R, G = a.G, GH = G * H, TB = T * B;
-  const bool lstm = a.kind == CellKind::lstm, gru = a.kind == CellKind::gru, proj = a.w_hr;
+  const bool lstm = a.kind == CellKind::lstm, proj = a.w_hr;
   const bool ln = a.layer_norm, ln_c = lstm && a.ln_c_w;
   Buffer<S> dax(TB * GH), dah(TB * GH), dhs(proj ? TB * R : 0);
   S* dh = a.dh0;  // the carries live in the outputs and end as ∂L/∂h_0, ∂L/∂c_0
@@ -155,7 +169,7 @@ void ext_backward(const ExtLayer<S>& a) {
   Buffer<S> acc(nt * nacc);
   acc.zero(nt * nacc);
 
-  Buffer<S> dht_all(nt * R), dr_all(nt * H), direct_all(B * R), tmp_all(B * R);
+  Buffer<S> dht_all(nt * R), dr_all(nt * H), work_all(nt * H), direct_all(B * R), tmp_all(B * R);
   PackedRhs<S> whh;  // W_hh (GH, R) as the right operand of dA_h · W_hh, packed once
   whh.pack(false, GH, R, a.w_hh, R);
 #pragma omp parallel num_threads(nt)
@@ -168,6 +182,12 @@ void ext_backward(const ExtLayer<S>& a) {
     S* dr = dr_all.get() + thread_index() * H;
     S* direct = direct_all.get() + b0 * R;
     S* tmp = tmp_all.get() + b0 * R;
+    CellNorm<S> cn;
+    cn.gamma = a.ln_c_w;
+    cn.eps = a.eps;
+    cn.dgamma = my + 4 * GH;
+    cn.dbeta = my + 4 * GH + H;
+    cn.work = work_all.get() + thread_index() * H;
     for (long t = T - 1; t >= 0; --t) {
       for (long lb = 0; lb < nb; ++lb) {
         const long b = b0 + lb, row = t * B + b;
@@ -189,22 +209,22 @@ void ext_backward(const ExtLayer<S>& a) {
           } else {
             std::memcpy(dr, dht, H * sizeof(S));
           }
-          ext_lstm_backward(H, a.opt, dr, dc + b * H, a.gates + row * GH, a.aux + row * H,
-                            a.cs + row * H, a.ln_c_w, ln_c ? a.nc + row * H : nullptr,
-                            ln_c ? a.rstd_c[row] : S(0), my + 4 * GH, my + 4 * GH + H, dxr);
+          if (ln_c) {
+            cn.norm = a.nc + row * H;
+            cn.rstd = a.rstd_c + row;
+          }
+          lstm_cell_backward(int(H), dr, dc + b * H, a.cs + row * H, a.gates + row * GH, H,
+                             a.aux + row * H, dxr, H, dc + b * H, a.acts, ln_c ? &cn : nullptr);
           std::memcpy(dhr, dxr, GH * sizeof(S));
           std::fill_n(dir, R, S(0));
-        } else if (gru) {
-          ext_gru_backward(H, a.opt, dht, a.gates + row * GH, a.aux + row * H,
-                           a.hs + row * R, dxr, dhr, dir);
         } else {
-          ext_rnn_backward(H, a.opt, dht, a.gates + row * GH, dxr);
-          std::memcpy(dhr, dxr, GH * sizeof(S));
-          std::fill_n(dir, R, S(0));
+          gru_cell_backward(int(H), dht, a.hs + row * R, a.gates + row * GH, H, a.aux + row * H,
+                            dxr, H, dhr, H, dir, a.acts);
         }
         if (ln)
           for (long g = 0; g < G; ++g) {
             const long o = g * H;
+#pragma omp simd
             for (long u = 0; u < H; ++u) {
               my[o + u] += dxr[o + u] * a.nx[row * GH + o + u];
               my[GH + o + u] += dxr[o + u];
@@ -236,39 +256,30 @@ void ext_backward(const ExtLayer<S>& a) {
         for (long u = 0; u < H; ++u) { a.dln_c_w[u] += s[4 * GH + u]; a.dln_c_b[u] += s[4 * GH + H + u]; }
     }
   }
-
-  // the recurrent products saw m ⊙ h_{t-1}: rebuild it for ∂L/∂W_hh
-  Buffer<S> hm(a.mask ? TB * R : 0);
-  const S* hsrc = a.hs;
-  if (a.mask) {
-    for (long r = 0; r < TB; ++r)
-      for (long j = 0; j < R; ++j) hm.get()[r * R + j] = a.hs[r * R + j] * a.mask[(r % B) * R + j];
-    hsrc = hm.get();
-  }
-  const double gemm_flops = 2.0 * TB * (GH * (a.I + R + (a.dx ? a.I : 0)) + (proj ? R * H : 0));
-#pragma omp parallel num_threads(threads_for_region(gemm_flops, num_threads()))
-  {
-    if (a.dx) gemm_rows_shared(false, false, TB, a.I, GH, S(1), dax.get(), GH, a.w_ih, a.I, S(0), a.dx, a.I);
-    gemm_rows_shared(true, false, GH, a.I, TB, S(1), dax.get(), GH, a.x, a.I, S(0), a.dw_ih, a.I);
-    gemm_rows_shared(true, false, GH, R, TB, S(1), dah.get(), GH, hsrc, R, S(0), a.dw_hh, R);
-    if (proj) gemm_rows_shared(true, false, R, H, TB, S(1), dhs.get(), R, a.rs, H, S(0), a.dw_hr, H);
-    if (a.db_ih || a.db_hh) {  // bias gradients: column sums, each thread owning columns
-      long c0, c1;
-      split_range(GH, team_size(), thread_index(), c0, c1);
-      if (a.db_ih) std::fill(a.db_ih + c0, a.db_ih + c1, S(0));
-      if (a.db_hh) std::fill(a.db_hh + c0, a.db_hh + c1, S(0));
-      for (long r = 0; r < TB; ++r)
-        for (long c = c0; c < c1; ++c) {
-          if (a.db_ih) a.db_ih[c] += dax.get()[r * GH + c];
-          if (a.db_hh) a.db_hh[c] += dah.get()[r * GH + c];
-        }
-    }
-  }
+  weight_gradients(a, dax.get(), dah.get(), dhs.get());
 }
 
-template void ext_forward<float>(const ExtLayer<float>&);
-template void ext_forward<double>(const ExtLayer<double>&);
-template void ext_backward<float>(const ExtLayer<float>&);
-template void ext_backward<double>(const ExtLayer<double>&);
+}  // namespace
+
+template <class S>
+void recurrent_forward(const Recurrent<S>& a) {
+  if (uses_row_schedule(a.layer_norm, a.w_hr != nullptr)) return rows_forward(a);
+  if (a.kind == CellKind::lstm) lstm_units_forward(a);
+  else if (a.kind == CellKind::gru) gru_units_forward(a);
+  else rnn_units_forward(a);
+}
+
+template <class S>
+void recurrent_backward(const Recurrent<S>& a) {
+  if (uses_row_schedule(a.layer_norm, a.w_hr != nullptr)) return rows_backward(a);
+  if (a.kind == CellKind::lstm) lstm_units_backward(a);
+  else if (a.kind == CellKind::gru) gru_units_backward(a);
+  else rnn_units_backward(a);
+}
+
+template void recurrent_forward<float>(const Recurrent<float>&);
+template void recurrent_forward<double>(const Recurrent<double>&);
+template void recurrent_backward<float>(const Recurrent<float>&);
+template void recurrent_backward<double>(const Recurrent<double>&);
 
 }  // namespace lstmx

@@ -1,7 +1,7 @@
-// Bindings of the extended sequence kernels (extended_sequence.hpp): lstmx._core.ext_forward
-// and ext_backward. Parameters travel as a dict with the reference's keys (w_ih, w_hh, b_ih,
-// b_hh, w_hr, ln_ih_w, ln_ih_b, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b); every array is checked
-// before any work starts.
+// The binding of the recurrent engine (sequence.hpp): lstmx._core.recurrent_forward and
+// recurrent_backward, for every cell and option. Parameters travel as a dict with the
+// reference's keys (w_ih, w_hh, b_ih, b_hh, w_hr, ln_ih_w, ln_ih_b, ln_hh_w, ln_hh_b, ln_c_w,
+// ln_c_b); every array is checked before any work starts.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -10,8 +10,8 @@
 #include <string>
 
 #include "checks.hpp"
-#include "extended_sequence.hpp"
 #include "parallel.hpp"
+#include "sequence.hpp"
 
 namespace py = pybind11;
 
@@ -45,17 +45,20 @@ const char* const kParamKeys[] = {"w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "ln_ih
 struct Checked {
   CellKind kind;
   long T, B, I, H, R, G;
-  bool ln, proj, bias;
+  bool ln, proj, bias, rows;  // rows: the rows schedule (uses_row_schedule)
   py::dtype dt;
   py::array x, lengths_keep, mask;
   const int64_t* lengths = nullptr;
   py::dict p;  // the checked parameter arrays
 };
 
-// Threads a call can use: its flops (forward or backward alike) by the cost rule.
-int useful_threads(const Checked& c) {
-  const double per_row = 2.0 * c.G * c.H * (c.I + c.R) + (c.proj ? 2.0 * c.H * c.R : 0.0);
-  return threads_for_region(c.T * c.B * per_row);
+// Threads a call can use by the cost rule (parallel.hpp): its largest region, and in the
+// units schedule also its time loop. `passes`: 1 for a forward, 2 for a backward.
+int useful_threads(const Checked& c, double passes) {
+  const double step = 2.0 * c.B * c.G * c.H * c.R + (c.proj ? 2.0 * c.B * c.H * c.R : 0.0);
+  const double total = passes * c.T * (step + 2.0 * c.B * c.G * c.H * c.I);
+  if (c.rows) return threads_for_region(total);
+  return std::max(threads_for_region(total), threads_for_steps(step, c.H));
 }
 
 py::array need_array(const py::handle& o, const std::string& name, int ndim) {
@@ -131,6 +134,7 @@ Checked check_all(const std::string& cell, py::object x_o, const py::dict& param
       put("b_hh", {GH}, "(G*H,)");
     }
   }
+  c.rows = uses_row_schedule(c.ln, c.proj);
   c.lengths = checked_lengths(len_o, c.B, c.T, c.lengths_keep);
   if (!mask_o.is_none()) c.mask = checked(mask_o, "rec_mask", c.dt, {c.B, c.R}, "(B, R)");
   return c;
@@ -148,19 +152,20 @@ const S* get(const py::dict& d, const char* k) {
 }
 
 template <class S>
-ExtLayer<S> layer_of(const Checked& c, const std::string& act, double act_param, const std::string& rec,
-                     double eps) {
-  ExtLayer<S> a;
+Recurrent<S> layer_of(const Checked& c, const std::string& act, double act_param, const std::string& rec,
+                      double eps) {
+  Recurrent<S> a;
   a.kind = c.kind;
   a.T = c.T; a.B = c.B; a.I = c.I; a.H = c.H; a.R = c.R; a.G = c.G;
-  a.opt.act = parse_act(act, false);
-  a.opt.rec = parse_act(rec, true);
-  if ((a.opt.act == Act::leaky_relu || a.opt.act == Act::elu) && !(act_param >= 0 && std::isfinite(act_param)))
+  const Act ak = parse_act(act, false);
+  if ((ak == Act::leaky_relu || ak == Act::elu) && !(act_param >= 0 && std::isfinite(act_param)))
     throw py::value_error("activation_param must be finite and >= 0 for leaky_relu and elu, got " +
                           std::to_string(act_param));
-  a.opt.param = S(act_param);
+  a.acts.act = int(ak);
+  a.acts.rec = int(parse_act(rec, true));
+  a.acts.param = S(act_param);
   if (!(eps > 0)) throw py::value_error("eps must be > 0, got " + std::to_string(eps));
-  a.opt.eps = eps;
+  a.eps = eps;
   a.layer_norm = c.ln;
   a.x = static_cast<const S*>(c.x.data());
   a.w_ih = get<S>(c.p, "w_ih"); a.w_hh = get<S>(c.p, "w_hh"); a.w_hr = get<S>(c.p, "w_hr");
@@ -173,13 +178,47 @@ ExtLayer<S> layer_of(const Checked& c, const std::string& act, double act_param,
   return a;
 }
 
-// A zero-filled workspace array: rows of finished sequences are never written by forward.
+// A workspace array, uninitialised: forward writes every element that backward reads (rows
+// of finished sequences are written only where backward reads them, as the carried states).
 template <class S>
 S* fresh(py::dict& ws, const char* key, std::vector<long> shape) {
   py::array_t<S> arr(shape);
-  std::fill_n(arr.mutable_data(), arr.size(), S(0));
   ws[key] = arr;
   return arr.mutable_data();
+}
+
+// The workspace keys a training forward fills, and so the ones backward needs.
+std::vector<const char*> workspace_keys(const Checked& c) {
+  std::vector<const char*> k{"hs"};
+  if (c.kind != CellKind::rnn || c.rows) k.push_back("gates");
+  if (c.kind != CellKind::rnn) k.push_back("aux");
+  if (c.kind == CellKind::lstm) k.push_back("cs");
+  if (c.proj) k.push_back("rs");
+  if (c.ln) for (const char* n : {"nx", "rstd_x", "nh", "rstd_h"}) k.push_back(n);
+  if (c.ln && c.kind == CellKind::lstm) for (const char* n : {"nc", "rstd_c"}) k.push_back(n);
+  return k;
+}
+
+// Where each workspace array lives in the kernel's arguments, and its shape.
+template <class S>
+S** workspace_slot(Recurrent<S>& a, const std::string& key, const Checked& c, std::vector<long>& shape,
+                   std::string& dims) {
+  const long T = c.T, B = c.B, H = c.H, GH = c.G * c.H;
+  struct Slot { const char* key; S** p; std::vector<long> shape; const char* dims; };
+  const Slot slots[] = {
+      {"gates", &a.gates, {T, B, GH}, "(T, B, G*H)"}, {"hs", &a.hs, {T + 1, B, c.R}, "(T+1, B, R)"},
+      {"aux", &a.aux, {T, B, H}, "(T, B, H)"},        {"cs", &a.cs, {T + 1, B, H}, "(T+1, B, H)"},
+      {"rs", &a.rs, {T, B, H}, "(T, B, H)"},          {"nx", &a.nx, {T, B, GH}, "(T, B, G*H)"},
+      {"rstd_x", &a.rstd_x, {T, B, c.G}, "(T, B, G)"}, {"nh", &a.nh, {T, B, GH}, "(T, B, G*H)"},
+      {"rstd_h", &a.rstd_h, {T, B, c.G}, "(T, B, G)"}, {"nc", &a.nc, {T, B, H}, "(T, B, H)"},
+      {"rstd_c", &a.rstd_c, {T, B}, "(T, B)"}};
+  for (const Slot& s : slots)
+    if (key == s.key) {
+      shape = s.shape;
+      dims = s.dims;
+      return s.p;
+    }
+  throw std::logic_error("unknown workspace key " + key);
 }
 
 py::array opt_state(const py::object& o, const char* name, const py::dtype& dt, long B, long n,
@@ -191,7 +230,7 @@ py::array opt_state(const py::object& o, const char* name, const py::dtype& dt, 
 template <class S>
 py::tuple forward_typed(const Checked& c, py::object h0_o, py::object c0_o, const std::string& act,
                         double act_param, const std::string& rec, double eps, bool training) {
-  ExtLayer<S> a = layer_of<S>(c, act, act_param, rec, eps);
+  Recurrent<S> a = layer_of<S>(c, act, act_param, rec, eps);
   const bool lstm = c.kind == CellKind::lstm;
   py::array h0 = opt_state(h0_o, "h0", c.dt, c.B, c.R, "(B, R)"), c0;
   if (lstm) c0 = opt_state(c0_o, "c0", c.dt, c.B, c.H, "(B, H)");
@@ -206,23 +245,17 @@ py::tuple forward_typed(const Checked& c, py::object h0_o, py::object c0_o, cons
   }
   a.y = y.mutable_data(); a.h_n = h_n.mutable_data();
   py::dict ws;
-  if (training) {
-    const long T = c.T, B = c.B, H = c.H, GH = c.G * c.H;
-    a.gates = fresh<S>(ws, "gates", {T, B, GH});
-    a.hs = fresh<S>(ws, "hs", {T + 1, B, c.R});
-    if (c.kind != CellKind::rnn) a.aux = fresh<S>(ws, "aux", {T, B, H});
-    if (lstm) a.cs = fresh<S>(ws, "cs", {T + 1, B, H});
-    if (c.proj) a.rs = fresh<S>(ws, "rs", {T, B, H});
-    if (c.ln) {
-      a.nx = fresh<S>(ws, "nx", {T, B, GH}); a.rstd_x = fresh<S>(ws, "rstd_x", {T, B, c.G});
-      a.nh = fresh<S>(ws, "nh", {T, B, GH}); a.rstd_h = fresh<S>(ws, "rstd_h", {T, B, c.G});
-      if (lstm) { a.nc = fresh<S>(ws, "nc", {T, B, H}); a.rstd_c = fresh<S>(ws, "rstd_c", {T, B}); }
+  if (training)
+    for (const char* key : workspace_keys(c)) {
+      std::vector<long> shape;
+      std::string dims;
+      S** slot = workspace_slot(a, key, c, shape, dims);
+      *slot = fresh<S>(ws, key, shape);
     }
-  }
   {
     py::gil_scoped_release nogil;
-    CallTeam team(useful_threads(c));
-    ext_forward(a);
+    CallTeam team(useful_threads(c, 1), /*loop=*/true);
+    recurrent_forward(a);
   }
   return py::make_tuple(y, h_n, c_n, training ? py::object(ws) : py::object(py::none()));
 }
@@ -231,27 +264,21 @@ template <class S>
 py::tuple backward_typed(const Checked& c, const std::string& act, double act_param, const std::string& rec,
                          double eps, py::dict ws_in, py::object dy_o, py::object dh_n_o,
                          py::object dc_n_o, bool need_dx) {
-  ExtLayer<S> a = layer_of<S>(c, act, act_param, rec, eps);
-  const long T = c.T, B = c.B, H = c.H, GH = c.G * c.H;
+  Recurrent<S> a = layer_of<S>(c, act, act_param, rec, eps);
+  const long T = c.T, B = c.B, H = c.H;
   const bool lstm = c.kind == CellKind::lstm;
   py::list keep;
-  auto ws = [&](const char* key, std::vector<long> shape, const char* dims) -> S* {
+  for (const char* key : workspace_keys(c)) {
     if (!ws_in.contains(key))
       throw py::value_error(std::string("workspace is missing '") + key +
                             "': pass the workspace returned by the training forward of the same layer");
-    py::array arr = checked(ws_in[key], (std::string("workspace['") + key + "']").c_str(), c.dt, shape, dims);
+    std::vector<long> shape;
+    std::string dims;
+    S** slot = workspace_slot(a, key, c, shape, dims);
+    py::array arr = checked(ws_in[key], (std::string("workspace['") + key + "']").c_str(), c.dt, shape,
+                            dims.c_str());
     keep.append(arr);
-    return static_cast<S*>(arr.mutable_data());
-  };
-  a.gates = ws("gates", {T, B, GH}, "(T, B, G*H)");
-  a.hs = ws("hs", {T + 1, B, c.R}, "(T+1, B, R)");
-  if (c.kind != CellKind::rnn) a.aux = ws("aux", {T, B, H}, "(T, B, H)");
-  if (lstm) a.cs = ws("cs", {T + 1, B, H}, "(T+1, B, H)");
-  if (c.proj) a.rs = ws("rs", {T, B, H}, "(T, B, H)");
-  if (c.ln) {
-    a.nx = ws("nx", {T, B, GH}, "(T, B, G*H)"); a.rstd_x = ws("rstd_x", {T, B, c.G}, "(T, B, G)");
-    a.nh = ws("nh", {T, B, GH}, "(T, B, G*H)"); a.rstd_h = ws("rstd_h", {T, B, c.G}, "(T, B, G)");
-    if (lstm) { a.nc = ws("nc", {T, B, H}, "(T, B, H)"); a.rstd_c = ws("rstd_c", {T, B}, "(T, B)"); }
+    *slot = static_cast<S*>(arr.mutable_data());
   }
   py::array dy, dh_n, dc_n;
   if (!dy_o.is_none()) dy = checked(dy_o, "dy", c.dt, {T, B, c.R}, "(T, B, R)");
@@ -289,16 +316,16 @@ py::tuple backward_typed(const Checked& c, const std::string& act, double act_pa
   a.dln_c_w = grad("ln_c_w"); a.dln_c_b = grad("ln_c_b");
   {
     py::gil_scoped_release nogil;
-    CallTeam team(useful_threads(c));
-    ext_backward(a);
+    CallTeam team(useful_threads(c, 2), /*loop=*/true);
+    recurrent_backward(a);
   }
   return py::make_tuple(dx_out, dh0, dc0_out, grads);
 }
 
 }  // namespace
 
-void bind_extended(py::module_& m) {
-  m.def("ext_forward",
+void bind_recurrent(py::module_& m) {
+  m.def("recurrent_forward",
         [](const std::string& cell, py::object x, py::object h0, py::object c0, py::dict params,
            py::object lengths, py::object rec_mask, const std::string& activation,
            double activation_param, const std::string& recurrent_activation, bool layer_norm,
@@ -313,8 +340,9 @@ void bind_extended(py::module_& m) {
         py::arg("activation") = "tanh", py::arg("activation_param") = 0.0,
         py::arg("recurrent_activation") = "sigmoid", py::arg("layer_norm") = false,
         py::arg("eps") = 1e-5, py::arg("training") = true,
-        "Extended-layer forward. Returns (y, h_n, c_n or None, workspace or None).");
-  m.def("ext_backward",
+        "One layer and direction forward, any cell and options. Returns (y, h_n, c_n or None, "
+        "workspace or None).");
+  m.def("recurrent_backward",
         [](const std::string& cell, py::object x, py::dict params, py::object lengths,
            py::object rec_mask, const std::string& activation, double activation_param,
            const std::string& recurrent_activation, bool layer_norm, double eps, py::dict workspace,
@@ -330,7 +358,7 @@ void bind_extended(py::module_& m) {
         py::arg("activation"), py::arg("activation_param"), py::arg("recurrent_activation"),
         py::arg("layer_norm"), py::arg("eps"), py::arg("workspace"), py::arg("dy"),
         py::arg("dh_n"), py::arg("dc_n") = py::none(), py::arg("need_dx") = true,
-        "Extended-layer backward. Returns (dx or None, dh0, dc0 or None, grads) with grads a dict "
+        "One layer and direction backward. Returns (dx or None, dh0, dc0 or None, grads) with grads a dict "
         "keyed like params.");
 }
 
