@@ -7,6 +7,7 @@ import pytest
 
 import lstmx
 from lstmx import _core
+from lstmx.nn.options import PARAM_KEYS
 
 # Relative-error bars of the kernel contract: native against the NumPy reference.
 TOL = {np.float64: 1e-10, np.float32: 1e-4}
@@ -27,18 +28,11 @@ def assert_close(name, got, want, tol):
             f"relative error {diff.max() / scale:.3e} > {tol:g}")
 
 
-# lstmx parameter names (less the layer suffix) -> the keys of the NumPy reference's params
-REFERENCE_KEYS = {"weight_ih": "w_ih", "weight_hh": "w_hh", "weight_hr": "w_hr",
-                  "bias_ih": "b_ih", "bias_hh": "b_hh", "ln_ih_weight": "ln_ih_w",
-                  "ln_ih_bias": "ln_ih_b", "ln_hh_weight": "ln_hh_w", "ln_hh_bias": "ln_hh_b",
-                  "ln_cell_weight": "ln_c_w", "ln_cell_bias": "ln_c_b"}
-
-
 def reference_params(module, suffix="_l0"):
     """The parameters of one layer and direction of ``module`` (``suffix`` "_l0",
     "_l1_reverse", ...; "" for a cell) as the dict ``lstmx.reference`` takes: copies."""
     state = module.state_dict()
-    return {key: state[stem + suffix] for stem, key in REFERENCE_KEYS.items()
+    return {key: state[stem + suffix] for key, stem in PARAM_KEYS.items()
             if stem + suffix in state}
 
 

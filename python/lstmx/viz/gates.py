@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike
 
 from .. import reference
 from ..nn.cells import GRUCell, LSTMCell, RNNCell
+from ..nn.options import PARAM_KEYS
 from ..nn.recurrent import GRU, LSTM, RNN
 
 __all__ = ["gate_activations", "plot_gates"]
@@ -46,10 +47,7 @@ _ORDER = {"lstm": "ifgoch", "gru": "rznh", "rnn": "h"}
 _Layer = LSTM | GRU | RNN | LSTMCell | GRUCell | RNNCell | Mapping[str, Any]
 _KINDS = {LSTM: "lstm", LSTMCell: "lstm", GRU: "gru", GRUCell: "gru", RNN: "rnn", RNNCell: "rnn"}
 # lstmx parameter names (without the _l0 suffix) -> the reference's parameter keys
-_KEYS = {"weight_ih": "w_ih", "weight_hh": "w_hh", "weight_hr": "w_hr", "bias_ih": "b_ih",
-         "bias_hh": "b_hh", "ln_ih_weight": "ln_ih_w", "ln_ih_bias": "ln_ih_b",
-         "ln_hh_weight": "ln_hh_w", "ln_hh_bias": "ln_hh_b", "ln_cell_weight": "ln_c_w",
-         "ln_cell_bias": "ln_c_b"}
+_KEYS = {stem: key for key, stem in PARAM_KEYS.items()}
 _OPTIONS = ("activation", "activation_param", "recurrent_activation")
 
 
