@@ -28,15 +28,6 @@ namespace {
 
 bool live_at(const int64_t* lengths, long b, long t) { return !lengths || t < lengths[b]; }
 
-// LN of each of the G gate blocks of one row of pre-activations, in place.
-template <class S>
-void norm_blocks(long G, long H, S* a, const S* w, const S* b, double eps, S* norm, S* rstd) {
-  for (long g = 0; g < G; ++g) {
-    const S rs = layer_norm_forward(H, a + g * H, w + g * H, b + g * H, eps, norm ? norm + g * H : nullptr);
-    if (rstd) rstd[g] = rs;
-  }
-}
-
 // Row time loop forward (LSTM with layer norm and/or a projection, GRU with layer norm).
 template <class S>
 void rows_forward(const Recurrent<S>& a) {
@@ -65,8 +56,8 @@ void rows_forward(const Recurrent<S>& a) {
     gemm(false, true, r1 - r0, GH, a.I, S(1), a.x + r0 * a.I, a.I, a.w_ih, a.I, S(1), gx + r0 * GH, GH);
     if (a.layer_norm)
       for (long r = r0; r < r1; ++r)
-        norm_blocks(G, H, gx + r * GH, a.ln_ih_w, a.ln_ih_b, a.eps, train ? a.nx + r * GH : nullptr,
-                    train ? a.rstd_x + r * G : nullptr);
+        layer_norm_blocks_forward(G, H, gx + r * GH, a.ln_ih_w, a.ln_ih_b, a.eps,
+                                  train ? a.nx + r * GH : nullptr, train ? a.rstd_x + r * G : nullptr);
   }
 
   // per-thread scratch, allocated here (an allocation failure inside the parallel region
@@ -111,8 +102,8 @@ void rows_forward(const Recurrent<S>& a) {
         if (!live_at(a.lengths, b, t)) continue;
         S* ah = gh + lb * GH;
         if (a.layer_norm)
-          norm_blocks(G, H, ah, a.ln_hh_w, a.ln_hh_b, a.eps, train ? a.nh + row * GH : nullptr,
-                      train ? a.rstd_h + row * G : nullptr);
+          layer_norm_blocks_forward(G, H, ah, a.ln_hh_w, a.ln_hh_b, a.eps,
+                                    train ? a.nh + row * GH : nullptr, train ? a.rstd_h + row * G : nullptr);
         S* ax = gx + row * GH;  // its pre-activations become the activated gates
         if (lstm) {
           S* r = rbuf + lb * H;
@@ -221,19 +212,11 @@ void rows_backward(const Recurrent<S>& a) {
           gru_cell_backward(int(H), dht, a.hs + row * R, a.gates + row * GH, H, a.aux + row * H,
                             dxr, H, dhr, H, dir, a.acts);
         }
-        if (ln)
-          for (long g = 0; g < G; ++g) {
-            const long o = g * H;
-#pragma omp simd
-            for (long u = 0; u < H; ++u) {
-              my[o + u] += dxr[o + u] * a.nx[row * GH + o + u];
-              my[GH + o + u] += dxr[o + u];
-              my[2 * GH + o + u] += dhr[o + u] * a.nh[row * GH + o + u];
-              my[3 * GH + o + u] += dhr[o + u];
-            }
-            layer_norm_backward(H, dxr + o, a.nx + row * GH + o, a.rstd_x[row * G + g], a.ln_ih_w + o);
-            layer_norm_backward(H, dhr + o, a.nh + row * GH + o, a.rstd_h[row * G + g], a.ln_hh_w + o);
-          }
+        if (ln) {
+          layer_norm_blocks_backward(G, H, dxr, a.nx + row * GH, a.rstd_x + row * G, a.ln_ih_w, my, my + GH);
+          layer_norm_blocks_backward(G, H, dhr, a.nh + row * GH, a.rstd_h + row * G, a.ln_hh_w,
+                                     my + 2 * GH, my + 3 * GH);
+        }
       }
       // ∂L/∂h_{t-1} = direct + m ⊙ (∂L/∂(W_hh hm) · W_hh)
       whh.gemm(nb, S(1), dah.get() + (t * B + b0) * GH, GH, S(0), tmp, R);

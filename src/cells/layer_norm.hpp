@@ -48,4 +48,31 @@ inline void layer_norm_backward(long n, T* d, const T* norm, T rstd, const T* ga
   for (long j = 0; j < n; ++j) d[j] = T(rstd * (double(d[j]) * gamma[j] - m1 - norm[j] * m2));
 }
 
+// Each of the G gate blocks (H units) of one row, normalised separately (in place); `norm`
+// (G·H) and `rstd` (G) receive what backward needs, either may be null.
+template <class T>
+inline void layer_norm_blocks_forward(long G, long H, T* a, const T* gamma, const T* beta, double eps,
+                                      T* norm, T* rstd) {
+  for (long g = 0; g < G; ++g) {
+    const T rs = layer_norm_forward(H, a + g * H, gamma + g * H, beta + g * H, eps,
+                                    norm ? norm + g * H : nullptr);
+    if (rstd) rstd[g] = rs;
+  }
+}
+
+// Backward of layer_norm_blocks_forward: d (G·H) ∂L/∂out in, ∂L/∂a out; ∂L/∂γ and ∂L/∂β
+// are added to dgamma, dbeta (G·H) when they are non-null.
+template <class T>
+inline void layer_norm_blocks_backward(long G, long H, T* d, const T* norm, const T* rstd,
+                                       const T* gamma, T* dgamma, T* dbeta) {
+  if (dgamma) {
+#pragma omp simd
+    for (long j = 0; j < G * H; ++j) {
+      dgamma[j] += d[j] * norm[j];
+      dbeta[j] += d[j];
+    }
+  }
+  for (long g = 0; g < G; ++g) layer_norm_backward(H, d + g * H, norm + g * H, rstd[g], gamma + g * H);
+}
+
 }  // namespace lstmx

@@ -11,10 +11,10 @@ backward for steps T-1..0. ``eval()`` (and ``clear()``) drop the stack.
 Parameters: ``weight_ih`` (G*H, I), ``weight_hh`` (G*H, H), ``bias_ih``, ``bias_hh`` (G*H,).
 
 Options of the recurrent layers that make sense for one step: ``activation`` and
-``recurrent_activation`` (and ``activation_param``), which the Cython step takes as they
-are, and ``layer_norm`` (LSTMCell, GRUCell; parameters ``ln_ih_weight/bias``,
-``ln_hh_weight/bias`` and for LSTM ``ln_cell_weight/bias``, replacing the biases), which
-runs the recurrent engine for one step (``lstmx._core.recurrent_forward`` with T = 1).
+``recurrent_activation`` (and ``activation_param``), and ``layer_norm`` (LSTMCell, GRUCell;
+parameters ``ln_ih_weight/bias``, ``ln_hh_weight/bias`` and for LSTM ``ln_cell_weight/bias``,
+replacing the biases), as documented on ``lstmx.LSTM``. Every option runs in the Cython
+step, on the gate math the sequence engine uses.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from .._matmul import mm
 from ..checks import check_array, check_float_dtype
 from .init import init_array
 from .module import Parameter, StackedModule
-from .options import (ACTIVATIONS, check_cell_options, kernel_options, kernel_params,
-                      state_pair)
+from .options import ACTIVATIONS, check_cell_options, state_pair
+
+_EPS = 1e-5  # layer norm's epsilon, as in the layers (nn.options.kernel_options)
 
 # Operations per element of a step's gate math (its exp/tanh dominate), for the cost rule.
 _POINTWISE_FLOPS = 40.0
@@ -107,7 +108,7 @@ class _Cell(StackedModule):
     def _projections(self, x, h):
         gx = mm(x, self.weight_ih.data, tb=True)
         gh = mm(h, self.weight_hh.data, tb=True)
-        if self.bias:
+        if self.bias and not self.layer_norm:  # layer norm's biases replace them
             gx += self.bias_ih.data
             gh += self.bias_hh.data
         return gx, gh
@@ -116,7 +117,7 @@ class _Cell(StackedModule):
         """Parameter gradients of one step and ∂L/∂x, ∂L/∂h through the products."""
         mm(dgx, x, ta=True, out=self.weight_ih.grad, beta=1.0)
         mm(dgh, h, ta=True, out=self.weight_hh.grad, beta=1.0)
-        if self.bias:
+        if self.bias and not self.layer_norm:
             self.bias_ih.grad += dgx.sum(axis=0)
             self.bias_hh.grad += dgh.sum(axis=0)
         return mm(dgx, self.weight_ih.data), mm(dgh, self.weight_hh.data)
@@ -127,32 +128,18 @@ class _Cell(StackedModule):
                     param=self.activation_param) | (
             {} if self._kind == "rnn" else {"rec": _cells.ACT_CODES[self.recurrent_activation]})
 
-    def _options(self):
-        return kernel_options(self.activation, self.activation_param,
-                              self.recurrent_activation, self.layer_norm)
+    def _ln(self):
+        """The layer-norm gains and biases in the Cython step's order."""
+        names = ["ln_ih_weight", "ln_ih_bias", "ln_hh_weight", "ln_hh_bias"]
+        if self._kind == "lstm":
+            names += ["ln_cell_weight", "ln_cell_bias"]
+        return tuple(getattr(self, n).data for n in names)
 
-    def _engine_forward(self, x, h, c):
-        """One layer-normalised step through the recurrent engine (T = 1): (h_new, c_new
-        or None)."""
-        x3 = x[None]
-        params = {k: p.data for k, p in kernel_params(self._parameters).items()}
-        _, h_new, c_new, ws = _core.recurrent_forward(self._kind, x3, h, c, params,
-                                                      training=self.training, **self._options())
-        if self.training:
-            self._stack.append(("engine", x3, ws))
-        return h_new, c_new
-
-    def _engine_backward(self, dh_new, dc_new):
-        """Backward of the most recent engine step: (dx, dh, dc or None)."""
-        _, x3, ws = self._last()
-        params = kernel_params(self._parameters)
-        dx, dh, dc, grads = _core.recurrent_backward(
-            self._kind, x3, {k: p.data for k, p in params.items()}, None, None, workspace=ws,
-            dy=None, dh_n=dh_new, dc_n=dc_new, **self._options())
-        self._stack.pop()
-        for k, g in grads.items():
-            params[k].grad += g
-        return dx[0], dh, dc
+    def _add_ln_grads(self, grads):
+        names = ["ln_ih_weight", "ln_ih_bias", "ln_hh_weight", "ln_hh_bias",
+                 "ln_cell_weight", "ln_cell_bias"]
+        for name, g in zip(names, grads):
+            getattr(self, name).grad += g
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}, dtype={self.dtype.name})"
@@ -182,9 +169,13 @@ class LSTMCell(_Cell):
         h, c = state_pair(state, "state", "(h, c)")
         h = self._check_state(h, "h", x.shape[0], kept=True)
         c = self._check_state(c, "c", x.shape[0], kept=True)
-        if self.layer_norm:
-            return self._engine_forward(x, h, c)
         gx, gh = self._projections(x, h)
+        if self.layer_norm:
+            h_new, c_new, cache = _cells.lstm_ln_step_forward(
+                gx, gh, c, self._ln(), _EPS, self.training, _pointwise_threads(gx), **self._codes())
+            if self.training:
+                self._stack.append((x, h, c, cache))
+            return h_new, c_new
         h_new, c_new, act, tanh_c = _cells.lstm_step_forward(gx, gh, c, self.training,
                                                              _pointwise_threads(gx), **self._codes())
         if self.training:
@@ -194,14 +185,18 @@ class LSTMCell(_Cell):
     def backward(self, dh_new: np.ndarray | None = None, dc_new: np.ndarray | None = None
                  ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         step = self._last()
-        batch = step[1].shape[1] if isinstance(step[0], str) else step[0].shape[0]
-        dh_new = self._check_state(dh_new, "dh_new", batch)
-        dc_new = self._check_state(dc_new, "dc_new", batch)
-        if isinstance(step[0], str):  # a layer-normalised step
-            dx, dh, dc = self._engine_backward(dh_new, dc_new)
-            return dx, (dh, dc)
-        x, h, c, act, tanh_c = step
+        x, h, c = step[:3]
+        dh_new = self._check_state(dh_new, "dh_new", x.shape[0])
+        dc_new = self._check_state(dc_new, "dc_new", x.shape[0])
         self._stack.pop()
+        if self.layer_norm:
+            dgx, dgh, dc, ln_grads = _cells.lstm_ln_step_backward(
+                dh_new, dc_new, c, step[3], self._ln(), _EPS, _pointwise_threads(h),
+                **self._codes())
+            self._add_ln_grads(ln_grads)
+            dx, dh = self._accumulate(x, h, dgx, dgh)
+            return dx, (dh, dc)
+        act, tanh_c = step[3:]
         dg, dc = _cells.lstm_step_backward(dh_new, dc_new, c, act, tanh_c, _pointwise_threads(act),
                                            **self._codes())
         dx, dh = self._accumulate(x, h, dg, dg)
@@ -226,9 +221,13 @@ class GRUCell(_Cell):
     def forward(self, x: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
         x = self._check_x(x)
         h = self._check_state(h, "h", x.shape[0], kept=True)
-        if self.layer_norm:
-            return self._engine_forward(x, h, None)[0]
         gx, gh = self._projections(x, h)
+        if self.layer_norm:
+            h_new, cache = _cells.gru_ln_step_forward(gx, gh, h, self._ln(), _EPS, self.training,
+                                                      _pointwise_threads(gx), **self._codes())
+            if self.training:
+                self._stack.append((x, h, cache))
+            return h_new
         h_new, act, ghn = _cells.gru_step_forward(gx, gh, h, self.training, _pointwise_threads(gx),
                                                   **self._codes())
         if self.training:
@@ -237,14 +236,17 @@ class GRUCell(_Cell):
 
     def backward(self, dh_new: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         step = self._last()
-        if isinstance(step[0], str):  # a layer-normalised step
-            dh_new = self._check_state(dh_new, "dh_new", step[1].shape[1])
-            return self._engine_backward(dh_new, None)[:2]
-        x, h, act, ghn = step
+        x, h = step[:2]
         dh_new = self._check_state(dh_new, "dh_new", x.shape[0])
         self._stack.pop()
-        dgx, dgh, dh_direct = _cells.gru_step_backward(dh_new, h, act, ghn, _pointwise_threads(act),
-                                                       **self._codes())
+        if self.layer_norm:
+            dgx, dgh, dh_direct, ln_grads = _cells.gru_ln_step_backward(
+                dh_new, h, step[2], self._ln(), _EPS, _pointwise_threads(h), **self._codes())
+            self._add_ln_grads(ln_grads)
+        else:
+            act, ghn = step[2:]
+            dgx, dgh, dh_direct = _cells.gru_step_backward(dh_new, h, act, ghn,
+                                                           _pointwise_threads(act), **self._codes())
         dx, dh = self._accumulate(x, h, dgx, dgh)
         return dx, dh + dh_direct
 
