@@ -61,14 +61,13 @@ int useful_threads(const Checked& c, double passes) {
   return std::max(threads_for_region(total), threads_for_steps(step, c.H));
 }
 
-py::array need_array(const py::handle& o, const std::string& name, int ndim) {
+py::array need_array(const py::handle& o, const std::string& name, int ndim, const char* dims) {
   if (!py::isinstance<py::array>(o))
     throw py::type_error(name + " must be a numpy.ndarray, got " +
                          std::string(py::str(o.get_type().attr("__name__"))));
   py::array a = py::reinterpret_borrow<py::array>(o);
   if (a.ndim() != ndim)
-    throw py::value_error(name + " must have " + std::to_string(ndim) + " dimensions, got shape " +
-                          shape_str(shape_of(a)));
+    throw py::value_error(name + " must have shape " + dims + ", got " + shape_str(shape_of(a)));
   return a;
 }
 
@@ -85,7 +84,7 @@ Checked check_all(const std::string& cell, py::object x_o, const py::dict& param
     for (const char* kk : kParamKeys) known |= k == kk;
     if (!known) throw py::value_error("params has an unknown key '" + k + "'");
   }
-  py::array x = need_array(x_o, "x", 3);
+  py::array x = need_array(x_o, "x", 3, "(T, B, I)");
   c.dt = x.dtype();
   if (!is_dtype<float>(c.dt) && !is_dtype<double>(c.dt))
     throw py::type_error("x has dtype " + std::string(py::str(c.dt)) + ", expected float32 or float64");
@@ -95,14 +94,14 @@ Checked check_all(const std::string& cell, py::object x_o, const py::dict& param
   c.x = checked(x, "x", c.dt, {c.T, c.B, c.I}, "(T, B, I)");
   if (!params.contains("w_ih") || !params.contains("w_hh"))
     throw py::value_error("params must hold 'w_ih' and 'w_hh'");
-  py::array w_ih = need_array(params["w_ih"], "params['w_ih']", 2);
+  py::array w_ih = need_array(params["w_ih"], "params['w_ih']", 2, "(G*H, I)");
   if (w_ih.shape(0) % c.G != 0 || w_ih.shape(0) == 0)
     throw py::value_error("params['w_ih'] must have G*H rows (G = " + std::to_string(c.G) + "), got shape " +
                           shape_str(shape_of(w_ih)));
   c.H = w_ih.shape(0) / c.G;
   c.proj = params.contains("w_hr");
   if (c.proj && c.kind != CellKind::lstm) throw py::value_error("a projection (w_hr) exists for LSTM only");
-  c.R = c.proj ? need_array(params["w_hr"], "params['w_hr']", 2).shape(0) : c.H;
+  c.R = c.proj ? need_array(params["w_hr"], "params['w_hr']", 2, "(P, H)").shape(0) : c.H;
   const long GH = c.G * c.H;
   auto put = [&](const char* key, std::vector<long> shape, const char* dims) {
     c.p[key] = checked(params[key], (std::string("params['") + key + "']").c_str(), c.dt, shape, dims);

@@ -388,16 +388,18 @@ def raw_case(kind, dtype=np.float64, seed=1):
                 b_ih=r(G * H), b_hh=r(G * H), dy=r(T, B, H))
 
 
+def raw_params(c):
+    return {k: c[k] for k in ("w_ih", "w_hh", "b_ih", "b_hh")}
+
+
 def raw_forward(kind, c, **kw):
-    f = getattr(_core, kind + "_forward")
-    states = (c["h0"], c["c0"]) if kind == "lstm" else (c["h0"],)
-    return f(c["x"], *states, c["w_ih"], c["w_hh"], c["b_ih"], c["b_hh"], **kw)
+    c0 = c["c0"] if kind == "lstm" else None
+    return _core.recurrent_forward(kind, c["x"], c["h0"], c0, raw_params(c), **kw)
 
 
 def raw_backward(kind, c, ws, lengths=None):
-    f = getattr(_core, kind + "_backward")
-    finals = (None, None) if kind == "lstm" else (None,)
-    return f(c["x"], c["w_ih"], c["w_hh"], lengths, ws, c["dy"], *finals)
+    return _core.recurrent_backward(kind, c["x"], raw_params(c), lengths, None, "tanh", 0.0,
+                                    "sigmoid", False, 1e-5, ws, c["dy"], None)
 
 
 @pytest.mark.parametrize("layout", ["strided", "fortran"])
@@ -419,7 +421,7 @@ def test_raw_w_ih_wrong_shape(kind):
     G = GATES[kind]
     c["w_ih"] = c["w_ih"][:, :-1].copy()
     with pytest.raises(ValueError, match=re.escape(
-            f"w_ih must have shape (G*H, I) = ({G * H}, {I}), got ({G * H}, {I - 1})")):
+            f"params['w_ih'] must have shape (G*H, I) = ({G * H}, {I}), got ({G * H}, {I - 1})")):
         raw_forward(kind, c)
 
 
@@ -427,7 +429,7 @@ def test_raw_w_ih_wrong_shape(kind):
 def test_raw_w_hh_dtype_differs_from_x(kind):
     c = raw_case(kind)
     c["w_hh"] = c["w_hh"].astype(np.float32)
-    with pytest.raises(TypeError, match="w_hh has dtype float32, expected float64 "
+    with pytest.raises(TypeError, match=r"params\['w_hh'\] has dtype float32, expected float64 "
                                         r"\(the dtype of x\); lstmx does not cast silently"):
         raw_forward(kind, c)
 
@@ -451,7 +453,7 @@ def test_raw_x_bad_type_dtype_rank(kind):
     c = raw_case(kind)
     x = c["x"]
     c["x"] = x.tolist()
-    with pytest.raises(TypeError, match="x must be a numpy.ndarray of shape"):
+    with pytest.raises(TypeError, match="x must be a numpy.ndarray, got list"):
         raw_forward(kind, c)
     c["x"] = x.astype(np.int64)
     with pytest.raises(TypeError, match="x has dtype int64, expected float32 or float64"):
@@ -465,7 +467,7 @@ def test_raw_x_bad_type_dtype_rank(kind):
 def test_raw_h0_wrong_shape(kind):
     c = raw_case(kind)
     c["h0"] = c["h0"][None]
-    with pytest.raises(ValueError, match=re.escape("h0 must have shape (B, H) = (3, 5), got (1, 3, 5)")):
+    with pytest.raises(ValueError, match=re.escape("h0 must have shape (B, R) = (3, 5), got (1, 3, 5)")):
         raw_forward(kind, c)
 
 
@@ -488,10 +490,10 @@ def test_raw_workspace_of_another_shape():
         raw_backward("gru", c, ws)
 
 
-def test_raw_bad_nonlinearity():
+def test_raw_bad_activation():
     c = raw_case("rnn")
-    with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu', got 'gelu'"):
-        raw_forward("rnn", c, nonlinearity="gelu")
+    with pytest.raises(ValueError, match="activation must be one of 'tanh', .*got 'gelu'"):
+        raw_forward("rnn", c, activation="gelu")
 
 
 # ---------------------------------------------------------------------------
@@ -695,10 +697,9 @@ def test_cells_refuse_replaced_float64_weights(kind):
 def test_the_binding_names_a_bad_w_hh():
     x = np.zeros((2, 1, 3), np.float32)
     w_ih, w_hh = np.zeros((16, 3), np.float32), np.zeros((16, 5), np.float32)
-    b = np.zeros(16, np.float32)
-    with pytest.raises(ValueError, match=r"w_hh must have shape \(G\*H, H\) = \(20, 5\) for "
-                                         r"its H = 5 columns, got \(16, 5\)"):
-        _core.lstm_forward(x, None, None, w_ih, w_hh, b, b)
+    with pytest.raises(ValueError, match=re.escape("params['w_hh'] must have shape (G*H, R) = "
+                                                   "(16, 4), got (16, 5)")):
+        _core.recurrent_forward("lstm", x, None, None, {"w_ih": w_ih, "w_hh": w_hh})
 
 
 @pytest.mark.parametrize("module", ["layer", "cell"])

@@ -123,15 +123,15 @@ def raw_args(draw):
 @given(st.sampled_from(["lstm", "gru", "rnn"]), raw_args())
 def test_malformed_binding_calls_raise_cleanly(kind, args):
     x, h0, c0, w_ih, w_hh, b_ih, b_hh = args
+    params = {k: v for k, v in zip(("w_ih", "w_hh", "b_ih", "b_hh"), (w_ih, w_hh, b_ih, b_hh))
+              if v is not None}
     try:
-        if kind == "lstm":
-            out = _core.lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
-        else:
-            out = getattr(_core, f"{kind}_forward")(x, h0, w_ih, w_hh, b_ih, b_hh)
+        out = _core.recurrent_forward(kind, x, h0, c0, params)
     except (TypeError, ValueError):
         return
     # accepted: then every argument was a well-formed array and the outputs are finite
-    assert all(isinstance(a, np.ndarray) for a in (x, w_ih, w_hh, b_ih, b_hh))
+    assert all(isinstance(a, np.ndarray) for a in (x, w_ih, w_hh))
+    assert (b_ih is None) == (b_hh is None)
     assert np.all(np.isfinite(out[0]))
 
 
