@@ -15,6 +15,13 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 
+def positive_int(value: Any, name: str) -> int:
+    """``value`` as a Python int >= 1 (bool refused); ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def check_array(value: Any, name: str, dtype: DTypeLike, shape: Sequence[int | None],
                 describe: str) -> np.ndarray:
     """Return ``value`` as a C-contiguous array of ``dtype`` and ``shape``.

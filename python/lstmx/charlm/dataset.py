@@ -22,6 +22,8 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..checks import positive_int
+
 Window = namedtuple("Window", ["ids", "targets", "reset"])
 Window.__doc__ = """One truncated-BPTT window: ``ids`` and ``targets`` int64 ``(T, B)`` (targets are
 the next characters), ``reset`` True when the recurrent state must start from zeros."""
@@ -56,8 +58,7 @@ class BPTTBatches:
             raise TypeError(f"ids must be a 1-D integer array, got {ids.dtype} "
                             f"with shape {ids.shape}")
         for name, v in (("batch_size", batch_size), ("seq_len", seq_len)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            positive_int(v, name)
         if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
             raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
         ids = ids[offset:]

@@ -24,6 +24,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from ..checks import positive_int
+
 __all__ = ["copy_task", "bit_accuracy", "sine_series", "series_windows", "series_split",
            "SeriesSplit", "last_value_mse", "four_numbers", "make_batches"]
 
@@ -34,10 +36,7 @@ def _rng(seed):
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
-def _positive(value, name):
-    if not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+_positive = positive_int
 
 
 # -- copy task ------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from importlib import resources
 
 import numpy as np
 
+from ..checks import positive_int
+
 Pair = tuple[str, str]
 
 #: pairs with more words than this on either side are left out of the shipped subset
@@ -66,8 +68,7 @@ def tatoeba_en_fr(n_valid: int = 1000, n_test: int = 1000, seed: int = 0
     translations). The sources are shuffled with ``seed``; the split is the same for the same
     seed on every machine, and a source sentence belongs to exactly one split."""
     for name, n in (("n_valid", n_valid), ("n_test", n_test)):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"{name} must be a positive integer, got {n!r}")
+        positive_int(n, name)
     pairs = corpus_pairs()
     sources = sorted({en for en, _ in pairs})
     if n_valid + n_test >= len(sources):

@@ -24,7 +24,7 @@ from numpy.typing import DTypeLike
 
 from .. import _cells, _core
 from .._matmul import mm
-from ..checks import check_array, check_float_dtype
+from ..checks import check_array, check_float_dtype, positive_int
 from .init import init_array
 from .module import Parameter, StackedModule
 from .options import ACTIVATIONS, check_cell_options, state_pair
@@ -58,11 +58,8 @@ class _Cell(StackedModule):
         self.activation = activation
         self.recurrent_activation = recurrent_activation
         self.activation_param = activation_param
-        for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        self.input_size = int(input_size)
-        self.hidden_size = int(hidden_size)
+        self.input_size = positive_int(input_size, "input_size")
+        self.hidden_size = positive_int(hidden_size, "hidden_size")
         self.bias = bool(bias)
         self.dtype = check_float_dtype(dtype)
         rng = np.random.default_rng(seed)

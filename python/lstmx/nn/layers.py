@@ -18,14 +18,11 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from .._matmul import linear, mm
-from ..checks import check_array, check_float_dtype
+from ..checks import check_array, check_float_dtype, positive_int
 from .module import Module, Parameter, StackedModule
 
 
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+_positive_int = positive_int
 
 
 def _check_last_dim(x, name, dtype, size, what):

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from .. import _core
-from ..checks import check_array, check_float_dtype, check_lengths
+from ..checks import check_array, check_float_dtype, check_lengths, positive_int
 from .init import Scheme, check_scheme, init_array
 from .module import Module, Parameter
 from .options import (ACTIVATIONS, check_cell_options, check_rate, kernel_options,
@@ -85,8 +85,7 @@ class _Recurrent(Module):
             raise ValueError(f"forget_bias must be a finite number, got {forget_bias!r}")
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("num_layers", num_layers)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            positive_int(v, name)
         if not isinstance(proj_size, (int, np.integer)) or proj_size < 0:
             raise ValueError(f"proj_size must be a non-negative integer, got {proj_size!r}")
         if proj_size and self._kind != "lstm":

@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from .. import _core
 from .._matmul import linear, mm
-from ..checks import check_array, check_float_dtype
+from ..checks import check_array, check_float_dtype, positive_int
 from ..nn.module import Module, Parameter
 
 if TYPE_CHECKING:
@@ -75,8 +75,7 @@ class Attention(Module):
         super().__init__()
         for name, v in (("query_dim", query_dim), ("memory_dim", memory_dim),
                         ("attention_dim", attention_dim or query_dim)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            positive_int(v, name)
         if score not in ("additive", "general", "dot"):
             raise ValueError(f"score must be 'additive', 'general' or 'dot', got {score!r}")
         if score == "dot" and query_dim != memory_dim:

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from ..checks import check_float_dtype
+from ..checks import check_float_dtype, positive_int
 from ..data import tokenizers as _tokenizers
 from ..data.batching import Seq2SeqBatch, pad_batch, seq2seq_batches
 from ..data.subwords import SubwordTokenizer
@@ -81,10 +81,7 @@ def _tokenizer_from_config(cfg):
     return getattr(_tokenizers, kind)(**cfg)
 
 
-def _positive(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+_positive = positive_int
 
 
 class _StopAtDeadline(EarlyStopping):
