@@ -86,11 +86,20 @@ struct AnyAct {
 };
 
 // f(act, rec) with the activation objects of `o`: the fixed pair for PyTorch's cells, so
-// that their gate math compiles with no switch in it.
+// that their gate math compiles with no switch in it. The general case is kept out of line:
+// inlined beside the fixed one it made the caller large enough that the compiler stopped
+// inlining the fixed path's exp.
+template <class T, class F>
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+void with_any_acts(const CellActs<T>& o, F& f) {
+  f(AnyAct<T>{Act(o.act), o.param}, AnyAct<T>{Act(o.rec), o.param});
+}
 template <class T, class F>
 inline void with_acts(const CellActs<T>& o, F&& f) {
   if (o.pytorch()) f(TanhAct{}, SigmoidAct{});
-  else f(AnyAct<T>{Act(o.act), o.param}, AnyAct<T>{Act(o.rec), o.param});
+  else with_any_acts(o, f);
 }
 
 }  // namespace lstmx
