@@ -12,6 +12,8 @@
 
 Each subcommand lives next to what it drives (``seq2seq/command.py``, ``charlm/command.py``,
 ``metrics/command.py``, ``bench.py``) as ``add_parser(subparsers)`` and ``run(args)``; this module only dispatches.
+
+Under ``mpiexec -n N`` the training commands train data-parallel (``lstmx.distributed``).
 """
 
 import argparse
@@ -31,7 +33,7 @@ DESCRIPTION = ("lstmx: LSTM, GRU and RNN layers with C++/OpenMP kernels. Train a
 
 
 def main(argv=None):
-    from . import __version__
+    from . import __version__, distributed
 
     parser = argparse.ArgumentParser(prog="lstmx", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"lstmx {__version__}")
@@ -45,13 +47,18 @@ def main(argv=None):
     args.argv = list(sys.argv[1:] if argv is None else argv)  # to repeat the command
     command = parsers[args.command]
     args.parser = command  # a subcommand refuses what parsing could not check with .error
-    try:
-        return modules[args.command].run(args)
-    except KeyboardInterrupt:
-        print(f"\n{command.prog}: interrupted", file=sys.stderr)
-        return 130
-    except (OSError, ValueError) as e:  # a bad input file found while reading it
-        command.error(str(e))
+    # under mpiexec: a rank that stops early stops the job (no rank left in a collective)
+    with distributed.exit_guard():
+        try:
+            code = modules[args.command].run(args)
+        except KeyboardInterrupt:
+            print(f"\n{command.prog}: interrupted", file=sys.stderr)
+            code = 130
+        except (OSError, ValueError) as e:  # a bad input file found while reading it
+            command.error(str(e))
+        if code and distributed.is_distributed():
+            raise SystemExit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ lstmx runs its kernels on one OpenMP pool. Each native call takes a team from it
    run on the calling thread without waking any other.
 3. **Several Python threads** calling lstmx at once share the CPUs: a call that starts while
    other calls run takes one thread, its caller's own, instead of a whole team.
+4. **Several MPI ranks on one machine** (``lstmx.distributed``) divide the automatic policy's
+   CPUs among the ranks whose affinity masks overlap (``rank_cpu_budget``), instead of each
+   taking all of them. ``OMP_NUM_THREADS`` (per process) and ``set_num_threads`` still win.
 
 Waiting threads spin briefly, then sleep: lstmx's step barrier sleeps on a futex after tens of
 microseconds, and the OpenMP runtime's own idle threads are told the same
@@ -111,6 +114,20 @@ def available_cpus(environ: Mapping[str, str] | None = None,
     n = max(1, len(affinity))
     quota = cgroup_cpu_limit(cgroup_root)
     return min(n, quota) if quota is not None else n
+
+
+def rank_cpu_budget(sharing: int, environ: Mapping[str, str] | None = None,
+                    affinity: set[int] | None = None,
+                    cgroup_root: str = "/sys/fs/cgroup") -> int | None:
+    """The CPU budget of one of ``sharing`` MPI ranks that share this process's CPUs:
+    ``available_cpus() // sharing`` (at least 1), or None to leave the budget as it is
+    (``OMP_NUM_THREADS`` set: the user sized each process; or no other rank shares them,
+    e.g. ranks bound to their own cores)."""
+    if sharing < 1:
+        raise ValueError(f"sharing must be >= 1, got {sharing}")
+    if omp_num_threads(environ) is not None or sharing == 1:
+        return None
+    return max(1, available_cpus(environ, affinity, cgroup_root) // sharing)
 
 
 def configure_openmp_waits(environ: MutableMapping[str, str] | None = None) -> str | None:

@@ -6,6 +6,9 @@
 
 Training prints a line per epoch (training loss, validation loss in nats, validation bits per
 character) and, at the end, one sample per temperature.
+
+Under ``mpiexec -n N`` training is data-parallel (``lstmx.distributed``; ``--batch-size`` per
+rank); rank 0 alone prints, samples and writes the checkpoint.
 """
 
 import math
@@ -13,7 +16,7 @@ import os
 import sys
 import time
 
-from .. import get_num_threads, metrics, set_num_threads
+from .. import distributed, get_num_threads, metrics, set_num_threads
 from ..arguments import (HelpFormatter, command_line, fraction, hidden_alias, input_file,
                          nonnegative_float, nonnegative_int, positive_float, positive_int,
                          read_utf8_text, thread_count)
@@ -114,9 +117,13 @@ def _train(args):
                        hidden_size=args.hidden_dim, num_layers=args.num_layers,
                        dropout=args.dropout, seed=args.seed)
     train_ids, val_ids = split_ids(vocab.encode(text), args.val_fraction)
-    print(f"{name}: {len(text):,} characters, {len(vocab.chars)} distinct "
+    lead = distributed.rank() == 0   # under MPI rank 0 alone reports
+    say = print if lead else (lambda *a, **k: None)
+    ranks = distributed.size()
+    say(f"{name}: {len(text):,} characters, {len(vocab.chars)} distinct "
           f"(uniform guess: {uniform_bpc(len(vocab)):.2f} bits/char); {model}; "
-          f"kernel threads: {get_num_threads()}; training "
+          f"kernel threads: {get_num_threads()}"
+          + (f" per rank on {ranks} MPI ranks" if ranks > 1 else "") + "; training "
           + (f"{args.epochs} epochs, at most " if args.epochs else "for ")
           + f"{args.minutes:g} min", flush=True)
     start = time.perf_counter()
@@ -132,12 +139,13 @@ def _train(args):
                  f"`{again}`, or sample from it with `lstmx generate --checkpoint "
                  f"{args.save}`" if args.save and os.path.exists(args.save) else
                  "nothing was saved (give --save PATH to keep a checkpoint of every epoch)")
-        print(f"\ninterrupted: {where}", file=sys.stderr)
+        if lead:
+            print(f"\ninterrupted: {where}", file=sys.stderr)
         raise SystemExit(130) from None
     best = trainer.early_stopping.best_epoch
     bpc = trainer.history[best - 1]["metrics"]["bpc"]
     cut = trainer.history[-1].get("cut", False)
-    print(f"{trainer.epoch} epochs in {time.perf_counter() - start:.0f} s"
+    say(f"{trainer.epoch} epochs in {time.perf_counter() - start:.0f} s"
           + (" (stopped early: no progress on the validation text)" if trainer.stopped_early
              else "")
           + (f" (the time limit cut epoch {trainer.epoch} short: the result depends on the "
@@ -167,6 +175,8 @@ def run(args):
     if args.threads is not None:
         set_num_threads(args.threads)
     model, temperatures = _load(args) if args.checkpoint else _train(args)
+    if distributed.rank() != 0:  # under MPI the other ranks only helped to train
+        return 0
     for temperature in args.temperature or temperatures:
         text = sample(model, args.length, prime=args.prime, temperature=temperature,
                       top_k=args.top_k, seed=args.seed)

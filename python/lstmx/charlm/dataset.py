@@ -79,12 +79,29 @@ class BPTTBatches:
         """Predicted characters per pass: ``n · B``."""
         return self.inputs.size
 
+    def shard(self, rank: int, size: int) -> BPTTBatches:
+        """Rank ``rank``'s part when ``size`` processes train on these windows together
+        (``lstmx.distributed``): rows ``rank, rank + size, ...`` of every window, so the
+        ranks' parts of window k together are window k and each rank carries the state of
+        its own rows from window to window. Every part has the windows of the whole (none
+        at all when ``rank >= B``, for validation)."""
+        if not 0 <= rank < size:
+            raise ValueError(f"rank must lie in [0, {size}), got {rank}")
+        part = object.__new__(BPTTBatches)
+        part.inputs = np.ascontiguousarray(self.inputs[:, rank::size])
+        part.targets = np.ascontiguousarray(self.targets[:, rank::size])
+        part.batch_size = int(part.inputs.shape[1])
+        part.seq_len = self.seq_len
+        return part
+
     def __len__(self) -> int:
+        if self.inputs.shape[1] == 0:
+            return 0
         return -(-self.inputs.shape[0] // self.seq_len)
 
     def __iter__(self) -> Iterator[Window]:
         T = self.seq_len
-        for start in range(0, self.inputs.shape[0], T):
+        for start in range(0, self.inputs.shape[0] if self.inputs.shape[1] else 0, T):
             yield Window(self.inputs[start:start + T], self.targets[start:start + T], start == 0)
 
     def __repr__(self):

@@ -7,6 +7,10 @@ validation loss has not improved for ``patience`` epochs (a small text is learnt
 long before the time is up), and the model ends with the parameters of its best epoch. With
 ``checkpoint_path`` a checkpoint is written after every epoch and, at the end, one of the
 best epoch; ``lstmx.train.load_model`` turns it back into the CharLM.
+
+Under MPI (``mpiexec -n N``) the N ranks read N·B streams side by side, each rank B of
+them (``BPTTBatches.shard``): a step is the single-process step with batch N·B, and the
+ranks agree on when the time is up.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import distributed as dist
 from ..optim import Adam
 from ..train.losses import CrossEntropyLoss
 from ..train.deadline import UntilDeadline
@@ -44,7 +49,8 @@ def train_for(model: CharLM, train_ids: np.ndarray, val_ids: np.ndarray, seconds
               clip_norm: float | None = 5.0, patience: int = 3,
               checkpoint_path: str | os.PathLike[str] | None = None, seed: int | None = 0,
               progress: bool = True, epochs: int | None = None,
-              resume: str | os.PathLike[str] | None = None) -> Trainer:
+              resume: str | os.PathLike[str] | None = None,
+              distributed: bool | None = None) -> Trainer:
     """Train ``model`` (a ``CharLM``) with Adam for ``epochs`` epochs (None: no limit), or
     until ``seconds`` of wall-clock time have passed. With ``epochs`` and a seed the result
     is reproducible when the time does not run out first; the history record of an epoch the
@@ -62,6 +68,8 @@ def train_for(model: CharLM, train_ids: np.ndarray, val_ids: np.ndarray, seconds
         seed: seeds the epoch offsets and the Trainer.
         progress: progress bar and one line per epoch.
         resume: a checkpoint written through ``checkpoint_path`` to continue from.
+        distributed: data-parallel over the MPI ranks (None: when launched with more than
+            one); ``batch_size`` is then per rank (N ranks read N·B streams).
 
     Returns:
         The ``Trainer``: ``trainer.history`` has one record per epoch (``metrics["bpc"]``:
@@ -71,26 +79,33 @@ def train_for(model: CharLM, train_ids: np.ndarray, val_ids: np.ndarray, seconds
     """
     if not seconds > 0:
         raise ValueError(f"seconds must be positive, got {seconds!r}")
+    synchronized = distributed is not False and dist.is_distributed()
+    rows = batch_size * (dist.size() if synchronized else 1)
     val_rows = max(1, min(batch_size, (len(val_ids) - 1) // seq_len))
     val = BPTTBatches(val_ids, val_rows, seq_len)
     trainer = Trainer(model, Adam(model.parameters(), lr=lr), CrossEntropyLoss(),
                       clip_norm=clip_norm, metrics={"bpc": bpc_metric},
                       early_stopping=EarlyStopping("val_loss", patience=patience),
-                      checkpoint_path=checkpoint_path, seed=seed, progress=progress)
+                      checkpoint_path=checkpoint_path, seed=seed, progress=progress,
+                      distributed=synchronized)
     assert trainer.early_stopping is not None  # given just above
     if resume is not None:
         trainer.resume(resume)
     rng = np.random.default_rng(seed)
     offsets: list[int] = []
     # an offset skips characters at the start; keep at least one step per row after it
-    max_offset = min(seq_len, len(train_ids) - batch_size)
+    max_offset = min(seq_len, len(train_ids) - rows)
     deadline = time.perf_counter() + seconds
+
+    def time_left():
+        left = time.perf_counter() < deadline
+        return not dist.any_rank(not left) if synchronized else left
 
     def epoch_windows(epoch):
         while len(offsets) <= epoch:
             offsets.append(int(rng.integers(max_offset)) if max_offset > 1 else 0)
-        timed.append(UntilDeadline(BPTTBatches(train_ids, batch_size, seq_len,
-                                               offsets[epoch]), deadline))
+        timed.append(UntilDeadline(BPTTBatches(train_ids, rows, seq_len, offsets[epoch]),
+                                   deadline, synchronized))
         return timed[-1]
 
     timed: list[UntilDeadline] = []
@@ -98,8 +113,8 @@ def train_for(model: CharLM, train_ids: np.ndarray, val_ids: np.ndarray, seconds
     # last saved epoch was the best; otherwise the trainer's own record of them, if any)
     best_state: Any = (model.state_dict() if trainer.early_stopping.best_epoch == trainer.epoch
                        else trainer.best_state)
-    while (time.perf_counter() < deadline and not trainer.stopped_early
-           and (epochs is None or trainer.epoch < epochs)):
+    while (not trainer.stopped_early and (epochs is None or trainer.epoch < epochs)
+           and time_left()):
         trainer.fit(epoch_windows, val, epochs=trainer.epoch + 1)
         if timed[-1].cut:
             trainer.history[-1]["cut"] = True

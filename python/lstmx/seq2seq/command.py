@@ -7,6 +7,9 @@
 Training runs print a progress bar, then the held-out corpus BLEU (with its settings), a few
 sample translations next to their references, and write the checkpoint (model, vocabularies,
 tokenizers) and an attention heatmap of the first sample.
+
+Under ``mpiexec -n N`` training is data-parallel (``lstmx.distributed``; ``--batch-size`` per
+rank); rank 0 alone prints, evaluates and writes files.
 """
 
 import os
@@ -168,14 +171,30 @@ def _load_pairs(args):
     return train, valid, test
 
 
+def _subword_tokenizers(train, vocab_size):
+    """Source and target tokenizers learnt from ``train`` (on rank 0 under MPI, whose
+    vocabularies every rank then uses)."""
+    from .. import distributed
+    from ..data.subwords import SubwordTokenizer
+
+    configs = None
+    if distributed.rank() == 0:
+        configs = [SubwordTokenizer.train([p[side] for p in train], vocab_size).config()
+                   for side in (0, 1)]
+    configs = distributed.broadcast_object(configs)
+    return tuple(SubwordTokenizer.from_config(c) for c in configs)
+
+
 def _train(args):
     import numpy as np
 
+    from .. import distributed
     from ..metrics import corpus_bleu
     from .model import Seq2Seq
 
-    from ..data.subwords import SubwordTokenizer
-
+    # under MPI rank 0 alone reports; the others train and leave
+    lead = distributed.rank() == 0
+    say = print if lead else (lambda *a, **k: None)
     start = time.perf_counter()
     demo = bool(args.demo)
     minutes = args.minutes if args.minutes is not None else (DEMO["minutes"] if demo else 10.0)
@@ -184,8 +203,7 @@ def _train(args):
     if args.resume:  # the model (vocabularies included) as the interrupted run saved it
         model = Seq2Seq.load(args.resume).train()
     else:
-        src_tok, tgt_tok = (SubwordTokenizer.train([p[side] for p in train], args.vocab_size)
-                            for side in (0, 1))
+        src_tok, tgt_tok = _subword_tokenizers(train, args.vocab_size)
         model = Seq2Seq.from_pairs(
             train, embedding_dim=args.embedding_dim, hidden_dim=args.hidden_dim,
             src_tokenizer=src_tok, tgt_tokenizer=tgt_tok,
@@ -195,11 +213,13 @@ def _train(args):
             seed=args.seed)
     n_params = sum(p.data.size for p in model.parameters())
     corpus = "the shipped Tatoeba corpus" if demo else args.data
-    print(f"{corpus}: {len(train)} training pairs, {len(valid)} validation, {len(test)} test; "
+    say(f"{corpus}: {len(train)} training pairs, {len(valid)} validation, {len(test)} test; "
           f"subword vocabularies {len(model.src_vocab)} ({args.src_lang}) and "
           f"{len(model.tgt_vocab)} ({args.tgt_lang}); {model!r}, {n_params:,} parameters")
-    print(f"training: {epochs} epochs, batch {args.batch_size}, Adam lr {args.lr:g}, seed "
-          f"{args.seed}; stopping early after {minutes:g} minutes")
+    ranks = distributed.size()
+    say(f"training: {epochs} epochs, batch {args.batch_size}"
+        + (f" per rank on {ranks} MPI ranks" if ranks > 1 else "")
+        + f", Adam lr {args.lr:g}, seed {args.seed}; stopping early after {minutes:g} minutes")
     valid = valid[:500]  # the validation loss needs no more
     began = time.time()
     try:
@@ -208,8 +228,11 @@ def _train(args):
                             progress=not args.no_progress, seed=args.seed,
                             checkpoint_path=_training_checkpoint(args), resume=args.resume)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: {_how_to_go_on(args, began, model)}", file=sys.stderr)
+        if lead:
+            print(f"\ninterrupted: {_how_to_go_on(args, began, model)}", file=sys.stderr)
         return 130
+    if not lead:
+        return 0
     _report_training(history, epochs)
     trained = time.perf_counter()
     sources, references = [s for s, _ in test], [t for _, t in test]

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from .. import distributed as _distributed
 from ..checks import check_float_dtype, positive_int
 from ..data import tokenizers as _tokenizers
 from ..data.batching import Seq2SeqBatch, pad_batch, seq2seq_batches
@@ -85,15 +86,19 @@ _positive = positive_int
 
 
 class _StopAtDeadline(EarlyStopping):
-    """Early stopping on ``monitor`` that also stops once ``deadline`` (perf_counter) passed."""
+    """Early stopping on ``monitor`` that also stops once ``deadline`` (perf_counter) passed;
+    ``synchronized``: the MPI ranks decide together (past on one rank's clock: on all)."""
 
-    def __init__(self, deadline, monitor, patience, restore_best):
+    def __init__(self, deadline, monitor, patience, restore_best, synchronized=False):
         super().__init__(monitor, patience=patience, restore_best=restore_best)
         self.deadline = deadline
+        self.synchronized = synchronized
 
     @property
     def should_stop(self):
         late = self.deadline is not None and time.perf_counter() > self.deadline
+        if self.deadline is not None and self.synchronized:
+            late = _distributed.any_rank(late)
         return late or self.bad_epochs >= self.patience
 
 
@@ -384,8 +389,8 @@ class Seq2Seq(Module):
             metrics: Mapping[str, Callable[..., Any]] | None = None,
             schedule: Callable[[Any], Any] | None = None,
             checkpoint_path: str | os.PathLike[str] | None = None, progress: bool = True,
-            seed: int = 0, resume: str | os.PathLike[str] | None = None
-            ) -> list[dict[str, Any]]:
+            seed: int = 0, resume: str | os.PathLike[str] | None = None,
+            distributed: bool | None = None) -> list[dict[str, Any]]:
         """Train on (source, target) string pairs with Adam and the ``Trainer``.
 
         Every epoch draws a fresh bucketed order (``seed + epoch``). ``max_seconds`` stops
@@ -396,8 +401,10 @@ class Seq2Seq(Module):
         ``metrics``: ``{"name": fn(model, val_batches)}``. ``schedule``: a function
         ``optimizer -> schedule`` (stepped per epoch; a ``ReduceLROnPlateau`` with the
         validation loss). ``resume``: a checkpoint the Trainer wrote (``checkpoint_path``)
-        to continue from, up to ``epochs`` in all. Returns the Trainer's history (one dict
-        per epoch).
+        to continue from, up to ``epochs`` in all. ``distributed``: the Trainer's (None:
+        data-parallel when launched with more than one MPI rank; ``batch_size`` is then per
+        rank, and the ranks stop together at ``max_seconds``). Returns the Trainer's history
+        (one dict per epoch).
         """
         ids = self.pair_ids(pairs)
         if not ids:
@@ -408,21 +415,23 @@ class Seq2Seq(Module):
         deadline = None if max_seconds is None else time.perf_counter() + float(max_seconds)
 
         timed: list[UntilDeadline] = []
+        synchronized = (distributed is not False) and _distributed.is_distributed()
 
         def epoch_batches(epoch):
             timed.append(UntilDeadline(seq2seq_batches(ids, batch_size, seed=seed + epoch,
                                                 pad_id=v.pad_id, sos_id=v.sos_id,
-                                                eos_id=v.eos_id), deadline))
+                                                eos_id=v.eos_id), deadline, synchronized))
             return timed[-1]
 
         optimizer = Adam(self.parameters(), lr=lr)
         stopping = _StopAtDeadline(
             deadline, "val_loss" if val else "train_loss", patience or epochs,
-            restore_best=bool(keep_best and val))
+            restore_best=bool(keep_best and val), synchronized=synchronized)
         trainer = Trainer(self, optimizer, CrossEntropyLoss(label_smoothing=label_smoothing),
                           clip_norm=clip_norm, metrics=metrics, early_stopping=stopping,
                           schedule=None if schedule is None else schedule(optimizer),
-                          checkpoint_path=checkpoint_path, seed=seed, progress=progress)
+                          checkpoint_path=checkpoint_path, seed=seed, progress=progress,
+                          distributed=synchronized)
         if resume is not None:
             trainer.resume(resume)
         trainer.fit(epoch_batches, val, epochs=epochs)

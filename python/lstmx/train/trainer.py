@@ -26,10 +26,25 @@ Per epoch: a progress bar (tqdm: running loss, tokens/s, ETA), validation (loss 
 Resuming: build the same model, optimizer and schedule, then ``trainer.resume("run.npz")``
 and ``fit(..., epochs=20)`` again: it trains the remaining epochs and ends with exactly the
 parameters of an uninterrupted run (same seeds, same batches per epoch).
+
+Under MPI (``mpiexec -n N``, ``lstmx.distributed``) the same script trains data-parallel:
+rank r takes the epoch's batches whose index modulo N is r (or its ``shard(r, N)`` when the
+epoch's batches split themselves, e.g. the rows of ``BPTTBatches``), and each step is::
+
+    value, n_r = forward/backward of rank r's batch       (none at the epoch's last step:
+                                                           n_r = 0, zero gradients)
+    grad = Σ_r n_r grad_r / Σ_r n_r                        (one all-reduce of one buffer)
+    clip_grad_norm(...); optimizer.step()                  (identical on every rank)
+
+the step of one process on the union of the N batches, for a loss that is a mean over
+tokens. Training and validation losses are reduced over the ranks, metrics run on rank 0
+over all validation batches and are broadcast, so early stopping and schedules decide alike;
+only rank 0 shows progress, prints and writes checkpoints.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -38,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
+from .. import distributed as dist
 from ..heap import keep_freed_memory
 from ..nn.module import Module
 from ..optim import ReduceLROnPlateau, clip_grad_norm
@@ -161,7 +177,11 @@ class Trainer:
         checkpoint_path: write a checkpoint there after every epoch (atomically).
         seed: seeds ``self.rng``, which shuffles list-of-batches training data each epoch.
         shuffle: shuffle the order of the batches when ``train_batches`` is a list.
-        progress: show a tqdm progress bar (on stderr) and print a line per epoch (stdout).
+        progress: show a tqdm progress bar (on stderr) and print a line per epoch (stdout);
+            under MPI on rank 0 only.
+        distributed: train data-parallel over the MPI ranks (see the module docstring);
+            None: when launched with more than one rank (``lstmx.distributed.size() > 1``).
+            Every rank must build the same trainer and call ``fit`` with the same data.
 
     Attributes: ``history`` (list of per-epoch dicts: ``epoch`` (1-based), ``train_loss``,
     ``val_loss`` (None without validation), ``lr`` (of the epoch's last step),
@@ -176,7 +196,8 @@ class Trainer:
                  metrics: Mapping[str, Callable[[Any, list[Any]], float]] | None = None,
                  early_stopping: EarlyStopping | dict[str, Any] | None = None,
                  checkpoint_path: str | os.PathLike[str] | None = None, seed: int | None = 0,
-                 shuffle: bool = True, progress: bool = True) -> None:
+                 shuffle: bool = True, progress: bool = True,
+                 distributed: bool | None = None) -> None:
         if clip_norm is not None and not clip_norm > 0:
             raise ValueError(f"clip_norm must be positive or None, got {clip_norm!r}")
         if schedule_interval not in ("epoch", "batch"):
@@ -205,7 +226,12 @@ class Trainer:
         self.checkpoint_path = checkpoint_path
         self.rng = np.random.default_rng(seed)
         self.shuffle = bool(shuffle)
-        self.progress = bool(progress)
+        if distributed not in (None, True, False):
+            raise TypeError(f"distributed must be None, True or False, got {distributed!r}")
+        self.distributed = dist.is_distributed() if distributed is None else distributed
+        # this rank and the number of ranks training together (0 and 1 for one process)
+        self.rank, self.ranks = (dist.rank(), dist.size()) if self.distributed else (0, 1)
+        self.progress = bool(progress) and self.rank == 0
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.stopped_early = False
@@ -234,22 +260,46 @@ class Trainer:
         self.model.backward(self.loss.backward())
         return float(value), _count_tokens(targets, mask, self.loss)
 
+    def _rank_batches(self, batches):
+        """(this rank's batch at each step, or None when it has none; the step count or
+        None). One process: the batches as they are."""
+        total = len(batches) if hasattr(batches, "__len__") else None
+        n, r = self.ranks, self.rank
+        if n == 1:
+            return batches, total
+        shard = getattr(batches, "shard", None)
+        if shard is not None:
+            mine = shard(r, n)
+            lengths = dist.allreduce_sum(np.eye(n)[r] * len(mine)).astype(int)
+            if len(set(lengths.tolist())) > 1:
+                raise ValueError("the ranks' shards of the epoch's batches have "
+                                 f"{lengths.tolist()} steps; every rank needs the same number")
+            return mine, len(mine)
+
+        def by_index():
+            # every rank reads every batch, in the same order: batch i is rank (i mod N)'s
+            it = iter(batches)
+            while group := list(itertools.islice(it, n)):
+                yield group[r] if r < len(group) else None
+        return by_index(), None if total is None else -(-total // n)
+
     def _train_epoch(self, batches, epoch, epochs):
-        """Train on one epoch's batches; returns (mean loss per token, tokens, lr, seconds)."""
+        """Train on one epoch's batches; returns (mean loss per token, tokens, lr, seconds),
+        the loss and the tokens summed over the ranks."""
         self.model.train()
         self.model.zero_grad()
         params = self.model.parameters()
-        total = len(batches) if hasattr(batches, "__len__") else None
+        batches, total = self._rank_batches(batches)
         bar = tqdm(total=total, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
                    disable=not self.progress, leave=False, dynamic_ncols=True)
         loss_sum, tokens, lr = 0.0, 0, self.optimizer.lr
         start = time.perf_counter()
         try:
             for i, batch in enumerate(batches):
-                value, n = self._train_step(batch)
-                if not np.isfinite(value):
-                    raise FloatingPointError(f"the loss is {value} at epoch {epoch + 1}, batch "
-                                             f"{i}; lower the learning rate or set clip_norm")
+                if self.ranks == 1:
+                    value, n = self._checked_step(batch, epoch, i)
+                else:
+                    value, n = self._distributed_step(batch, epoch, i, params)
                 if self.clip_norm is not None:
                     clip_grad_norm(params, self.clip_norm)
                 lr = self.optimizer.lr
@@ -266,9 +316,34 @@ class Trainer:
             bar.refresh()   # the epoch's final figures, however fast it went
         finally:
             bar.close()
+        seconds = time.perf_counter() - start
+        if self.ranks > 1:
+            loss_sum, tokens = dist.allreduce_sum([loss_sum, tokens])
+            tokens = int(tokens)
         if tokens == 0:
             raise ValueError(f"epoch {epoch + 1} had no training batches (or no target tokens)")
-        return loss_sum / tokens, tokens, lr, time.perf_counter() - start
+        return loss_sum / tokens, tokens, lr, seconds
+
+    def _checked_step(self, batch, epoch, i):
+        value, n = self._train_step(batch)
+        if not np.isfinite(value):
+            raise FloatingPointError(f"the loss is {value} at epoch {epoch + 1}, batch "
+                                     f"{i}; lower the learning rate or set clip_norm")
+        return value, n
+
+    def _distributed_step(self, batch, epoch, i, params):
+        """This rank's forward/backward (none without a batch), then the gradients of the
+        union of the ranks' batches on every rank; a step that raised on any rank raises
+        ``RankFailure`` on all."""
+        value, n, error = 0.0, 0, None
+        if batch is not None:
+            try:
+                value, n = self._checked_step(batch, epoch, i)
+            except Exception as e:  # every rank must learn of it in this step's collective
+                error = e
+        dist.allreduce_gradients(params, n, error=error,
+                                 where=f"at epoch {epoch + 1}, step {i}")
+        return value, n
 
     # -- validation --------------------------------------------------------------------
 
@@ -276,29 +351,67 @@ class Trainer:
     def evaluate(self, batches: Batches) -> dict[str, float | None]:
         """Mean loss per token over ``batches`` (model in eval mode) and every metric:
         ``{"loss": float, "<metric>": float, ...}``. The model is back in training mode
-        afterwards."""
-        batches = list(batches(self.epoch) if callable(batches) else batches)
+        afterwards.
+
+        Under MPI every rank must call it: each evaluates its share of the batches (as in
+        training), the loss sums are reduced, and the metrics (which need not be sums, e.g.
+        BLEU) run on rank 0 over all the batches; every rank returns the same dict."""
+        if callable(batches):
+            batches = batches(self.epoch)
+        shard = getattr(batches, "shard", None) if self.ranks > 1 else None
+        mine = None if shard is None else list(shard(self.rank, self.ranks))
+        batches = list(batches)
+        if mine is None:
+            mine = batches[self.rank::self.ranks]
         self.model.eval()
         try:
-            loss_sum, tokens = 0.0, 0
-            eval_step = getattr(self.model, "eval_step", None)
-            for batch in batches:
-                if eval_step is not None:
-                    value, n = eval_step(batch, self.loss)
-                else:
-                    inputs, targets, mask = _unpack(batch)
-                    out = self.model(*inputs)
-                    value = (self.loss.forward(out, targets) if mask is None
-                             else self.loss.forward(out, targets, mask))
-                    n = _count_tokens(targets, mask, self.loss)
-                loss_sum += float(value) * n
-                tokens += int(n)
-            result = {"loss": loss_sum / tokens if tokens else None}
-            for name, fn in self.metrics.items():
-                result[name] = float(fn(self.model, batches))
+            if self.ranks == 1:
+                loss_sum, tokens = self._loss_sum(mine)
+            else:
+                error, loss_sum, tokens = None, 0.0, 0
+                try:
+                    loss_sum, tokens = self._loss_sum(mine)
+                except Exception as e:
+                    error = e
+                loss_sum, tokens = dist.allreduce_sum([loss_sum, tokens], error=error,
+                                                      where="in validation")
+            result: dict[str, float | None] = {"loss": loss_sum / tokens if tokens else None}
+            result.update(self._metrics(batches))
         finally:
             self.model.train()
         return result
+
+    def _loss_sum(self, batches):
+        """(Σ loss · tokens, Σ tokens) over ``batches``."""
+        loss_sum, tokens = 0.0, 0
+        eval_step = getattr(self.model, "eval_step", None)
+        for batch in batches:
+            if eval_step is not None:
+                value, n = eval_step(batch, self.loss)
+            else:
+                inputs, targets, mask = _unpack(batch)
+                out = self.model(*inputs)
+                value = (self.loss.forward(out, targets) if mask is None
+                         else self.loss.forward(out, targets, mask))
+                n = _count_tokens(targets, mask, self.loss)
+            loss_sum += float(value) * n
+            tokens += int(n)
+        return loss_sum, tokens
+
+    def _metrics(self, batches):
+        """Every metric over all ``batches``: here, or on rank 0 and broadcast."""
+        if not self.metrics:
+            return {}
+        if self.ranks == 1:
+            return {name: float(fn(self.model, batches)) for name, fn in self.metrics.items()}
+        values, error = None, None
+        if self.rank == 0:
+            try:
+                values = {name: float(fn(self.model, batches))
+                          for name, fn in self.metrics.items()}
+            except Exception as e:
+                error = e
+        return dist.broadcast_object(values, error=error, where="computing the metrics")
 
     # -- after each epoch --------------------------------------------------------------
 
@@ -358,6 +471,9 @@ class Trainer:
                 and epochs - self.epoch > 1):
             raise TypeError("train_batches is a one-shot iterator; pass a list or a callable "
                             "epoch -> batches to train more than one epoch")
+        if self.ranks > 1:  # every rank starts from rank 0's parameters and batch order
+            dist.broadcast_parameters(self.model.parameters())
+            self.rng.bit_generator.state = dist.broadcast_object(self.rng.bit_generator.state)
         for epoch in range(self.epoch, epochs):
             if self.stopped_early:
                 break
@@ -389,7 +505,11 @@ class Trainer:
     def save(self, path: str | os.PathLike[str]) -> str:
         """Write a checkpoint with everything ``resume`` needs: model (config, parameters,
         generators), optimizer, schedule, this trainer's epoch, history, generator,
-        early-stopping state and best parameters."""
+        early-stopping state and best parameters; returns its path. Under MPI only rank 0
+        writes (the ranks hold the same state; the checkpoint holds nothing of a rank's own,
+        so it resumes on any number of ranks)."""
+        if self.rank != 0:
+            return os.fspath(path)
         es = self.early_stopping
         trainer = {
             "epoch": self.epoch,
@@ -408,6 +528,9 @@ class Trainer:
 
         The model must have the checkpoint's architecture (ValueError naming the file and the
         mismatch otherwise). Call ``fit`` with the same total ``epochs`` to continue.
+
+        Under MPI every rank reads ``path`` (a shared filesystem, or a copy at that path on
+        every host); the number of ranks may differ from the run that wrote it.
         """
         ckpt = load_checkpoint(path)
         ckpt.check_model(self.model)
