@@ -136,7 +136,7 @@ def run_ranks(args, cwd, n=2, timeout=60, rank_dirs=None):
     env = dict(os.environ)
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(lstmx.__file__)))
     env["PYTHONPATH"] = os.pathsep.join([package_root, SCRIPTS]
-                                        + [env["PYTHONPATH"]] * ("PYTHONPATH" in env))
+                                        + ([env["PYTHONPATH"]] if "PYTHONPATH" in env else []))
     env["OMP_NUM_THREADS"] = "1"
     command = [_mpiexec(), "-n", str(n), sys.executable, *args]
     if rank_dirs is not None:
