@@ -732,6 +732,38 @@ def test_inputs_changed_after_forward_do_not_change_the_gradients(kind):
         np.testing.assert_array_equal(a, b, err_msg=f"{kind}: result {i}")
 
 
+@pytest.fixture
+def raw_write_detection():
+    previous = lstmx.detect_raw_writes(True)
+    yield
+    lstmx.detect_raw_writes(previous)
+
+
+@pytest.mark.parametrize("module", ["layer", "cell"])
+@pytest.mark.parametrize("kind", LAYERS)
+def test_raw_writes_into_weights_are_detected_when_asked(kind, module, raw_write_detection):
+    """With detect_raw_writes on, a write into p.data between a training forward and its
+    backward raises naming the parameter; a write before the forward (finite differences'
+    perturb-and-recompute) does not."""
+    g = good_inputs()
+    m = make_layer(kind) if module == "layer" else CELLS[kind](I, H, seed=2)
+    run = (lambda: forward(m, g["x"])) if module == "layer" else (lambda: m(g["x"][0]))
+    back = (lambda: good_backward(m, g)) if module == "layer" else (lambda: m.backward())
+    w_hh = m.weight_hh_l0 if module == "layer" else m.weight_hh
+    w_hh.data[0, 0] += 1.0     # before the forward: fine
+    run()
+    back()
+    run()
+    w_hh.data[0, 0] += 1.0     # between forward and backward: refused
+    with pytest.raises(RuntimeError, match=r"weight_hh\S* written in place \(p.data\[...\] = "
+                                           r"...\) after the forward"):
+        back()
+    assert lstmx.detect_raw_writes(False)  # returns the setting it replaces
+    run()                                  # off, the default: not seen (as torch's .data)
+    w_hh.data[0, 0] += 1.0
+    back()
+
+
 @pytest.mark.parametrize("kind", LAYERS)
 def test_cell_inputs_changed_after_forward_do_not_change_the_gradients(kind):
     rng = np.random.default_rng(3)

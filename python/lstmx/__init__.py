@@ -53,7 +53,7 @@ def _load_native():
 
 _load_native()
 from . import _cells, _core  # noqa: E402,F401
-from .nn import GRU, LSTM, RNN, GRUCell, LSTMCell, Module, Parameter, RNNCell
+from .nn import GRU, LSTM, RNN, GRUCell, LSTMCell, Module, Parameter, RNNCell, detect_raw_writes
 
 __version__ = "0.1.0"
 
@@ -71,4 +71,5 @@ get_num_threads = threads.get_num_threads
 
 
 __all__ = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "Module", "Parameter",
+           "detect_raw_writes",
            "build_info", "set_num_threads", "get_num_threads"]
