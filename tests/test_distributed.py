@@ -250,3 +250,19 @@ def test_cli_translate_and_generate_under_mpiexec(tmp_path):
     assert len(re.findall(r"--- temperature 0 ---", out)) == 1, out
     assert {"t.npz", "t.training.npz", "c.npz"} <= {p.name for p in zero.iterdir()}
     assert list(one.iterdir()) == []
+
+
+def test_each_rank_draws_its_own_dropout_masks():
+    """Ranks above 0 get their own generator streams (jumped), rank 0 keeps its own: the same
+    masks on every rank would waste dropout on N different batches."""
+    from lstmx.train.trainer import _rank_streams
+
+    def masks(rank):
+        layer = lstmx.LSTM(3, 4, seed=5, recurrent_dropout=0.5, num_layers=2)
+        if rank is not None:
+            _rank_streams(layer, rank)
+        return layer._mask((8, 4), 0.5)
+
+    np.testing.assert_array_equal(masks(0), masks(None))
+    assert not np.array_equal(masks(0), masks(1))
+    np.testing.assert_array_equal(masks(1), masks(1))

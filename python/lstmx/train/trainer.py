@@ -158,6 +158,33 @@ def _count_tokens(targets, mask, loss):
     return int(t.size // t.shape[-1])
 
 
+def _rank_streams(model: Any, rank: int) -> None:
+    """Give this rank its own stream in each random generator of ``model`` (dropout masks,
+    sampled decoder inputs): rank r's is rank 0's jumped r times (PCG64 jumps: 2^127 draws
+    apart). Otherwise every rank would draw the same masks for different data."""
+    seen: set[int] = set()
+
+    def walk(m: Any) -> None:
+        if id(m) in seen:
+            return
+        seen.add(id(m))
+        for name, value in list(vars(m).items()):
+            if isinstance(value, np.random.Generator) and rank > 0:
+                bits = value.bit_generator
+                jumped = getattr(bits, "jumped", None)  # PCG64, MT19937, Philox
+                own = (np.random.Generator(jumped(rank)) if jumped is not None
+                       else np.random.default_rng([*bits.random_raw(4).tolist(), rank]))
+                object.__setattr__(m, name, own)
+            elif isinstance(value, Module):
+                walk(value)
+            elif isinstance(value, (list, tuple, dict)):
+                for v in (value.values() if isinstance(value, dict) else value):
+                    if isinstance(v, Module):
+                        walk(v)
+
+    walk(model)
+
+
 class Trainer:
     """Fit a model with an optimizer and a loss (see the module docstring for the step).
 
@@ -474,6 +501,7 @@ class Trainer:
         if self.ranks > 1:  # every rank starts from rank 0's parameters and batch order
             dist.broadcast_parameters(self.model.parameters())
             self.rng.bit_generator.state = dist.broadcast_object(self.rng.bit_generator.state)
+            _rank_streams(self.model, self.rank)
         for epoch in range(self.epoch, epochs):
             if self.stopped_early:
                 break
