@@ -209,6 +209,48 @@ def test_char_model_ranks_read_the_rows_of_the_union_batch(tmp_path):
     assert_params_equal(char_steps.train(4), tmp_path / "two.npz")
 
 
+def test_seq2seq_ranks_deal_the_rows_of_the_single_process_batches(tmp_path):
+    """Seq2Seq.fit on 2 ranks with batch 4 ends as one process with batch 8: the same
+    bucketed batches, each rank half of every batch's rows (one step has a single row,
+    none for rank 1)."""
+    sys.path.insert(0, SCRIPTS)
+    try:
+        import seq2seq_fit
+    finally:
+        sys.path.remove(SCRIPTS)
+    code, out, err = run_ranks([os.path.join(SCRIPTS, "seq2seq_fit.py"), "4",
+                                str(tmp_path / "two.npz")], tmp_path)
+    assert code == 0, err
+    assert_params_equal(seq2seq_fit.train(8, distributed_=False), tmp_path / "two.npz")
+
+
+def test_sharded_seq2seq_batches_deal_sorted_rows():
+    from lstmx.data import ShardedSeq2SeqBatches, seq2seq_batches
+    rng = np.random.default_rng(6)
+    ids = [(list(rng.integers(4, 30, rng.integers(1, 9))), list(rng.integers(4, 30,
+                                                                         rng.integers(1, 9))))
+           for _ in range(20)]
+    whole = ShardedSeq2SeqBatches(ids, 6, seed=3)
+    plain = seq2seq_batches(ids, 6, seed=3)
+    assert len(whole) == len(plain) == 4
+    for a, b in zip(whole, plain):  # iterating gives seq2seq_batches' batches
+        for x, y in zip(a.inputs + (a.targets, a.mask), b.inputs + (b.targets, b.mask)):
+            np.testing.assert_array_equal(x, y)
+    parts = [whole.shard(r, 4) for r in range(4)]
+    assert all(len(p) == 4 for p in parts)
+    for k, batch in enumerate(plain):
+        got = [p[k] for p in parts if p[k] is not None]
+        assert sum(g.src.shape[1] for g in got) == batch.src.shape[1]
+        assert sum(g.num_tokens for g in got) == batch.num_tokens
+        rows = sorted(zip(batch.src_lengths.tolist(), batch.tgt_lengths.tolist()))
+        for r, g in enumerate(got):  # rows r, r + 4, ... of the batch sorted by length
+            assert list(zip(g.src_lengths.tolist(), g.tgt_lengths.tolist())) == rows[r::4]
+    # 20 = 3·6 + 2: ranks 2 and 3 have no rows in the short batch
+    assert [p[k] is None for p in parts for k in range(4)].count(True) == 2
+    with pytest.raises(ValueError, match="rank must lie in"):
+        whole.shard(4, 4)
+
+
 def test_a_rank_that_raises_stops_every_rank_with_its_name(tmp_path):
     code, out, err = run_ranks([os.path.join(SCRIPTS, "train_steps.py"), "--fail", "1", "3"],
                                tmp_path, timeout=60)

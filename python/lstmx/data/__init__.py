@@ -9,8 +9,8 @@
     >>> batches = seq2seq_batches(ids, batch_size=64, seed=0)
 """
 
-from .batching import (Seq2SeqBatch, bucket_batches, lengths_to_mask, make_seq2seq_batch,
-                       pad_batch, seq2seq_batches)
+from .batching import (Seq2SeqBatch, ShardedSeq2SeqBatches, bucket_batches, lengths_to_mask,
+                       make_seq2seq_batch, pad_batch, seq2seq_batches)
 from .en_fr import builtin_en_fr, date_phrase, number_phrase
 from .tatoeba import Splits, load_tatoeba, read_tatoeba
 from .tokenizers import CharTokenizer, WordTokenizer, normalize_text

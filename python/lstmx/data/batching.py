@@ -16,6 +16,8 @@ sorted by length and cut into batches, and the batches shuffled. ``seq2seq_batch
 batches for an encoder-decoder from (source ids, target ids) pairs; a ``Seq2SeqBatch`` is the
 tuple ``((src, src_lengths, tgt_in), tgt_out, tgt_mask)`` of the Trainer's batch protocol.
 For a fresh order every epoch pass ``lambda epoch: seq2seq_batches(pairs, 64, seed=epoch)``.
+``ShardedSeq2SeqBatches`` holds the same batches and splits each by rows across MPI ranks
+(data-parallel training, ``lstmx.distributed``).
 """
 
 from __future__ import annotations
@@ -157,6 +159,13 @@ def make_seq2seq_batch(src_seqs: Iterable[Sequence[int]], tgt_seqs: Iterable[Seq
     return Seq2SeqBatch((src, src_lengths, tgt_in), tgt_out, lengths_to_mask(tgt_lengths))
 
 
+def _pair_lengths(pairs):
+    """(source lengths, target lengths, bucketing key: source length, then target length)."""
+    src_len = np.array([len(s) for s, _ in pairs], dtype=np.int64)
+    tgt_len = np.array([len(t) for _, t in pairs], dtype=np.int64)
+    return src_len, tgt_len, src_len * (int(tgt_len.max()) + 1) + tgt_len
+
+
 def seq2seq_batches(pairs: Iterable[tuple[Sequence[int], Sequence[int]]], batch_size: int,
                     seed: int | None = 0, shuffle: bool = True, pool_factor: int = 50,
                     drop_last: bool = False, pad_id: int = PAD_ID, sos_id: int = SOS_ID,
@@ -166,9 +175,56 @@ def seq2seq_batches(pairs: Iterable[tuple[Sequence[int], Sequence[int]]], batch_
     pairs = list(pairs)
     if not pairs:
         return []
-    src_len = np.array([len(s) for s, _ in pairs], dtype=np.int64)
-    tgt_len = np.array([len(t) for _, t in pairs], dtype=np.int64)
-    key = src_len * (int(tgt_len.max()) + 1) + tgt_len
+    key = _pair_lengths(pairs)[2]
     return [make_seq2seq_batch([pairs[i][0] for i in idx], [pairs[i][1] for i in idx],
                                pad_id, sos_id, eos_id)
             for idx in bucket_batches(key, batch_size, seed, shuffle, pool_factor, drop_last)]
+
+
+class ShardedSeq2SeqBatches:
+    """The batches of ``seq2seq_batches(pairs, batch_size, ...)`` (same arguments, same
+    batches in the same order), which data-parallel training splits by rows: rank r of N
+    takes, from each batch, the rows r, r + N, r + 2N, ... of the batch sorted by (source,
+    target) length (``shard(r, N)``; ``lstmx.train.Trainer`` calls it under MPI).
+
+    The N parts of a batch then have nearly the same padded lengths, so the ranks finish
+    their forward and backward passes together; whole batches dealt to the ranks by index
+    would not: bucketed batches differ in length from one to the next, and on the Tatoeba
+    demo the ranks would wait for the slowest one about a fifth of every step with 2 ranks,
+    about half with 16 (a cost model, ``benchmarks/bench_distributed.py``), against 2 % and
+    8 % with the rows dealt. Iterating yields the whole batches (one process)."""
+
+    def __init__(self, pairs: Iterable[tuple[Sequence[int], Sequence[int]]], batch_size: int,
+                 seed: int | None = 0, shuffle: bool = True, pool_factor: int = 50,
+                 drop_last: bool = False, pad_id: int = PAD_ID, sos_id: int = SOS_ID,
+                 eos_id: int = EOS_ID) -> None:
+        self.pairs = list(pairs)
+        self.specials = (pad_id, sos_id, eos_id)
+        if self.pairs:
+            self._src_len, self._tgt_len, key = _pair_lengths(self.pairs)
+            self._groups = bucket_batches(key, batch_size, seed, shuffle, pool_factor,
+                                          drop_last)
+        else:
+            self._groups = []
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def _batch(self, idx: np.ndarray) -> Seq2SeqBatch:
+        return make_seq2seq_batch([self.pairs[i][0] for i in idx],
+                                  [self.pairs[i][1] for i in idx], *self.specials)
+
+    def __iter__(self):
+        return (self._batch(idx) for idx in self._groups)
+
+    def shard(self, rank: int, size: int) -> list[Seq2SeqBatch | None]:
+        """Rank ``rank``'s part of every batch (of ``size`` ranks): one entry per batch, None
+        where a batch has fewer than ``rank + 1`` rows."""
+        if not 0 <= rank < size:
+            raise ValueError(f"rank must lie in [0, {size}), got {rank}")
+        parts: list[Seq2SeqBatch | None] = []
+        for idx in self._groups:
+            ordered = idx[np.lexsort((self._tgt_len[idx], self._src_len[idx]))]
+            mine = ordered[rank::size]
+            parts.append(self._batch(mine) if mine.size else None)
+        return parts

@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, DTypeLike
 from .. import distributed as _distributed
 from ..checks import check_float_dtype, positive_int
 from ..data import tokenizers as _tokenizers
-from ..data.batching import Seq2SeqBatch, pad_batch, seq2seq_batches
+from ..data.batching import Seq2SeqBatch, ShardedSeq2SeqBatches, pad_batch, seq2seq_batches
 from ..data.subwords import SubwordTokenizer
 from ..data.vocab import Vocab
 from ..nn.module import Module
@@ -403,8 +403,9 @@ class Seq2Seq(Module):
         validation loss). ``resume``: a checkpoint the Trainer wrote (``checkpoint_path``)
         to continue from, up to ``epochs`` in all. ``distributed``: the Trainer's (None:
         data-parallel when launched with more than one MPI rank; ``batch_size`` is then per
-        rank, and the ranks stop together at ``max_seconds``). Returns the Trainer's history
-        (one dict per epoch).
+        rank: N ranks train the batches of one process with batch N·b, each rank b rows of
+        every batch (``ShardedSeq2SeqBatches``); the ranks stop together at
+        ``max_seconds``). Returns the Trainer's history (one dict per epoch).
         """
         ids = self.pair_ids(pairs)
         if not ids:
@@ -416,11 +417,15 @@ class Seq2Seq(Module):
 
         timed: list[UntilDeadline] = []
         synchronized = (distributed is not False) and _distributed.is_distributed()
+        ranks = _distributed.size() if synchronized else 1
 
         def epoch_batches(epoch):
-            timed.append(UntilDeadline(seq2seq_batches(ids, batch_size, seed=seed + epoch,
-                                                pad_id=v.pad_id, sos_id=v.sos_id,
-                                                eos_id=v.eos_id), deadline, synchronized))
+            # N ranks: the batches of one process with batch N·b, each rank b of every
+            # batch's rows (sorted by length and dealt, so the ranks' parts take equal time)
+            make = seq2seq_batches if ranks == 1 else ShardedSeq2SeqBatches
+            timed.append(UntilDeadline(make(ids, batch_size * ranks, seed=seed + epoch,
+                                            pad_id=v.pad_id, sos_id=v.sos_id,
+                                            eos_id=v.eos_id), deadline, synchronized))
             return timed[-1]
 
         optimizer = Adam(self.parameters(), lr=lr)
