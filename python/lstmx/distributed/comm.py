@@ -49,6 +49,7 @@ _LAUNCHER_VARIABLES = ("PMI_SIZE", "PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_SIZ
 # meanwhile instead of spinning on a core that rank 0 could use
 _POLL_SECONDS = 0.002
 # how long a rank that raised RankFailure waits for rank 0 to end the job before ending it
+_FORWARD_SECONDS = 0.3
 _ABORT_GRACE_SECONDS = 2.0
 
 _UNSET: Any = object()
@@ -154,6 +155,9 @@ def _abort_on_uncaught_exception(comm: Any) -> None:
         sys.stderr.flush()
         if isinstance(value, RankFailure) and me != 0:
             time.sleep(_ABORT_GRACE_SECONDS)
+        # the launcher forwards what a rank wrote through a pipe; an immediate abort can kill
+        # the job before rank 0's message has gone through it
+        time.sleep(_FORWARD_SECONDS)
         comm.Abort(1)
 
     sys.excepthook = abort
@@ -329,4 +333,5 @@ def exit_guard() -> Iterator[None]:
 def _abort(world: Any, code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
+    time.sleep(_FORWARD_SECONDS)
     world.Abort(code)
