@@ -36,9 +36,6 @@ def _rng(seed):
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
-_positive = positive_int
-
-
 # -- copy task ------------------------------------------------------------------------------
 
 def copy_task(num_sequences: int, length: int, bits: int = 1, seed: _Seed = None,
@@ -54,8 +51,8 @@ def copy_task(num_sequences: int, length: int, bits: int = 1, seed: _Seed = None
     Returns ``inputs (2L+1, N, bits+1)`` and ``targets (L, N, bits)``, the bits of the
     output period only (a model reads its outputs at the last L steps).
     """
-    n, L, W = (_positive(num_sequences, "num_sequences"), _positive(length, "length"),
-               _positive(bits, "bits"))
+    n, L, W = (positive_int(num_sequences, "num_sequences"), positive_int(length, "length"),
+               positive_int(bits, "bits"))
     seq = _rng(seed).integers(0, 2, size=(L, n, W)).astype(dtype)
     inputs = np.zeros((2 * L + 1, n, W + 1), dtype=dtype)
     inputs[:L, :, :W] = seq
@@ -80,8 +77,8 @@ def sine_series(num_steps: int, num_features: int = 3, num_sines: int = 3, noise
     random periods (8 to 64 steps), amplitudes (0.2 to 1) and phases, plus a linear trend
     rising by about ``trend`` over the whole series, plus Gaussian noise of std ``noise``.
     Features share one of their sines, so they are correlated."""
-    T, F = _positive(num_steps, "num_steps"), _positive(num_features, "num_features")
-    K = _positive(num_sines, "num_sines")
+    T, F = positive_int(num_steps, "num_steps"), positive_int(num_features, "num_features")
+    K = positive_int(num_sines, "num_sines")
     rng = _rng(seed)
     t = np.arange(T, dtype=np.float64)[:, None, None]
     periods = rng.uniform(8, 64, size=(1, F, K))
@@ -100,7 +97,7 @@ def series_windows(series: ArrayLike, window: int) -> tuple[np.ndarray, np.ndarr
     series = np.asarray(series)
     if series.ndim != 2:
         raise ValueError(f"series must have shape (T, F), got {series.shape}")
-    W = _positive(window, "window")
+    W = positive_int(window, "window")
     n = series.shape[0] - W
     if n < 1:
         raise ValueError(f"series of {series.shape[0]} steps is too short for window={W}")
@@ -153,7 +150,7 @@ def four_numbers(num_sequences: int, seed: _Seed = None, dtype: DTypeLike = np.f
 
     Returns ``x (4, N, 1)`` and ``y (N, 1)``; the classes are balanced on average.
     """
-    n = _positive(num_sequences, "num_sequences")
+    n = positive_int(num_sequences, "num_sequences")
     x = _rng(seed).random((4, n, 1))
     y = (x[3] > x[0]).astype(dtype)
     return x.astype(dtype), y
@@ -167,7 +164,7 @@ def make_batches(inputs: np.ndarray, targets: np.ndarray, batch_size: int,
     ``(T', N, ...)`` with ``targets_time_major``) along N into a list of
     ``(inputs, targets)`` batches of ``batch_size`` (the last one may be smaller).
     Slices are C-contiguous copies."""
-    B = _positive(batch_size, "batch_size")
+    B = positive_int(batch_size, "batch_size")
     axis = 1 if targets_time_major else 0
     n = inputs.shape[1]
     if targets.shape[axis] != n:

@@ -29,6 +29,8 @@ from .init import init_array
 from .module import Parameter, StackedModule
 from .options import ACTIVATIONS, check_cell_options, state_pair
 
+_LN_NAMES = ("ln_ih_weight", "ln_ih_bias", "ln_hh_weight", "ln_hh_bias", "ln_cell_weight",
+             "ln_cell_bias")
 _EPS = 1e-5  # layer norm's epsilon, as in the layers (nn.options.kernel_options)
 
 # Operations per element of a step's gate math (its exp/tanh dominate), for the cost rule.
@@ -68,14 +70,10 @@ class _Cell(StackedModule):
         self.weight_ih = Parameter(rng.uniform(-k, k, (G * H, I)).astype(self.dtype))
         self.weight_hh = Parameter(rng.uniform(-k, k, (G * H, H)).astype(self.dtype))
         if self.layer_norm:
-            names = ["ln_ih_weight", "ln_ih_bias", "ln_hh_weight", "ln_hh_bias"]
-            for name in names:
-                setattr(self, name, Parameter(init_array("pytorch", name, (G * H,), H, G, rng)
+            for name in self._ln_names():
+                size = H if name.startswith("ln_cell") else G * H
+                setattr(self, name, Parameter(init_array("pytorch", name, (size,), H, G, rng)
                                               .astype(self.dtype)))
-            if self._kind == "lstm":
-                for name in ("ln_cell_weight", "ln_cell_bias"):
-                    setattr(self, name, Parameter(init_array("pytorch", name, (H,), H, G, rng)
-                                                  .astype(self.dtype)))
         elif self.bias:
             self.bias_ih = Parameter(rng.uniform(-k, k, G * H).astype(self.dtype))
             self.bias_hh = Parameter(rng.uniform(-k, k, G * H).astype(self.dtype))
@@ -125,17 +123,15 @@ class _Cell(StackedModule):
                     param=self.activation_param) | (
             {} if self._kind == "rnn" else {"rec": _cells.ACT_CODES[self.recurrent_activation]})
 
-    def _ln(self):
+    def _ln_names(self):
         """The layer-norm gains and biases in the Cython step's order."""
-        names = ["ln_ih_weight", "ln_ih_bias", "ln_hh_weight", "ln_hh_bias"]
-        if self._kind == "lstm":
-            names += ["ln_cell_weight", "ln_cell_bias"]
-        return tuple(getattr(self, n).data for n in names)
+        return _LN_NAMES if self._kind == "lstm" else _LN_NAMES[:4]
+
+    def _ln(self):
+        return tuple(getattr(self, n).data for n in self._ln_names())
 
     def _add_ln_grads(self, grads):
-        names = ["ln_ih_weight", "ln_ih_bias", "ln_hh_weight", "ln_hh_bias",
-                 "ln_cell_weight", "ln_cell_bias"]
-        for name, g in zip(names, grads):
+        for name, g in zip(self._ln_names(), grads):
             getattr(self, name).grad += g
 
     def __repr__(self) -> str:

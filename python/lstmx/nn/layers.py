@@ -22,9 +22,6 @@ from ..checks import check_array, check_float_dtype, positive_int
 from .module import Module, Parameter, StackedModule
 
 
-_positive_int = positive_int
-
-
 def _check_last_dim(x, name, dtype, size, what):
     """``x`` as a C-contiguous array of ``dtype`` with shape ``(..., size)``."""
     shape = (None,) * (np.ndim(x) - 1) + (size,)
@@ -49,8 +46,8 @@ class Linear(StackedModule):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  dtype: DTypeLike = np.float32, seed: int | None = None) -> None:
         super().__init__()
-        self.in_features = _positive_int(in_features, "in_features")
-        self.out_features = _positive_int(out_features, "out_features")
+        self.in_features = positive_int(in_features, "in_features")
+        self.out_features = positive_int(out_features, "out_features")
         self.dtype = check_float_dtype(dtype)
         rng = np.random.default_rng(seed)
         k = 1.0 / np.sqrt(self.in_features)
@@ -104,8 +101,8 @@ class Embedding(StackedModule):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  dtype: DTypeLike = np.float32, seed: int | None = None) -> None:
         super().__init__()
-        self.num_embeddings = _positive_int(num_embeddings, "num_embeddings")
-        self.embedding_dim = _positive_int(embedding_dim, "embedding_dim")
+        self.num_embeddings = positive_int(num_embeddings, "num_embeddings")
+        self.embedding_dim = positive_int(embedding_dim, "embedding_dim")
         self.dtype = check_float_dtype(dtype)
         V = self.num_embeddings
         if padding_idx is not None:
@@ -241,7 +238,7 @@ class LayerNorm(StackedModule):
         super().__init__()
         if isinstance(normalized_shape, (tuple, list)) and len(normalized_shape) == 1:
             normalized_shape = normalized_shape[0]
-        self.normalized_shape = _positive_int(normalized_shape, "normalized_shape")
+        self.normalized_shape = positive_int(normalized_shape, "normalized_shape")
         if not float(eps) > 0.0:
             raise ValueError(f"eps must be positive, got {eps!r}")
         self.eps = float(eps)

@@ -82,9 +82,6 @@ def _tokenizer_from_config(cfg):
     return getattr(_tokenizers, kind)(**cfg)
 
 
-_positive = positive_int
-
-
 class _StopAtDeadline(EarlyStopping):
     """Early stopping on ``monitor`` that also stops once ``deadline`` (perf_counter) passed;
     ``synchronized``: the MPI ranks decide together (past on one rank's clock: on all)."""
@@ -148,7 +145,7 @@ class Seq2Seq(Module):
             raise ValueError(f"attention_type must be one of {', '.join(ATTENTION_TYPES)}, "
                              f"or None for the plain encoder-decoder; got {attention_type!r}")
         check_cell(cell)
-        sizes = {name: _positive(v, name) for name, v in (
+        sizes = {name: positive_int(v, name) for name, v in (
             ("vocab_size_src", vocab_size_src), ("vocab_size_tgt", vocab_size_tgt),
             ("embedding_dim", embedding_dim), ("hidden_dim", hidden_dim),
             ("num_layers", num_layers), ("max_source_len", max_source_len))}
