@@ -26,8 +26,10 @@
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "blas.hpp"
+#include "quantized.hpp"
 #include "recurrent_weights.hpp"
 #include "sequence.hpp"
 
@@ -119,6 +121,40 @@ struct Biases {
 //   void step(long t, long b, long u0, int n, const T* gh);   gh: gate stride BS
 //   void hold(long t, long b, long u0, int n);                step past the row's end
 //   void finish();                        writes h_n (and c_n)
+// The recurrent product of the units schedule with quantized weights (quantized.hpp), in
+// RecurrentWeights' interface: W_hh packed in units order, so that the panels of hidden
+// blocks [k0, k1) are [k0·G, k1·G) and the output has RecurrentWeights' columns. Each thread
+// quantizes all of h_{t-1} itself (B·H values, against its share of B·G·H·H products) rather
+// than wait at a second barrier for a shared copy.
+template <class T>
+class QuantizedRecurrent {
+ public:
+  // bias: G·H values in PyTorch's order, added to the gates with `bias_gate[g]`, or null
+  QuantizedRecurrent(const quant::Matrix& w, int G, long H, long B, const T* bias, const bool* bias_gate)
+      : w_(w), B_(B), rows_(num_threads()), bias_(w.panels * BS) {
+    for (auto& r : rows_) r.reserve(w, B);
+    for (long c = 0; c < w.panels * BS; ++c) {
+      const long n = w.row[c];
+      bias_.get()[c] = (bias && n >= 0 && bias_gate[n / H]) ? bias[n] : T(0);
+    }
+    (void)G;
+  }
+  long blocks() const { return w_.panels / w_.gates; }
+  long out_cols() const { return w_.panels * BS; }
+  void pack(long, long) {}
+  void step(const T* h, long B, long k0, long k1, T* out) {
+    quant::Rows& r = rows_[thread_index()];
+    r.fill(h, w_.K, 0, B);
+    quant::product(w_, r, 0, B, k0 * w_.gates, k1 * w_.gates, out, out_cols(), out_cols(), bias_.get(), false);
+  }
+
+ private:
+  const quant::Matrix& w_;
+  long B_;
+  std::vector<quant::Rows> rows_;
+  Buffer<T> bias_;
+};
+
 template <class T, class Cell>
 void forward_engine(const Recurrent<T>& a, Cell& cell) {
   constexpr int G = Cell::G;
@@ -139,18 +175,23 @@ void forward_engine(const Recurrent<T>& a, Cell& cell) {
   const bool bias_in_step = !any_step_bias;
   bool every_gate[G];
   std::fill(every_gate, every_gate + G, true);
+  const T* step_bias = bias_in_step ? bx.get() : bias.hh;
+  const bool* step_gates = bias_in_step ? every_gate : bias_gate;
   // Batch 1 (float32, AVX-512): the input product runs inside the recurrent step
   // (FusedInput), where the L2-bound product leaves the FMA units time for it.
-  bool fuse = false;
-  if constexpr (std::is_same_v<T, float>) fuse = a.B == 1 && avx512::enabled();
-  RecurrentWeights<T> rw(G, H, a.B, a.w_hh, bias_in_step ? bx.get() : bias.hh,
-                         bias_in_step ? every_gate : bias_gate, /*own_first=*/fuse);
-  Buffer<T> gh(a.B * rw.out_cols());
+  bool fuse = false, quantized = false;
+  if constexpr (std::is_same_v<T, float>) {
+    quantized = a.q_hh != nullptr;
+    fuse = a.B == 1 && avx512::enabled() && !quantized;
+  }
   T* gx = cell.gx();
   RecurrentInput<T> input(a.mask, a.B, H, cell.h());
   const int nt = num_threads();
 
-  if (!fuse) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (quantized) quant::team_product(*a.q_ih, a.x, TB, gx, bias_in_step ? nullptr : bx.get(), nt);
+  }
+  if (!fuse && !quantized) {
 #pragma omp parallel num_threads(threads_for_region(2.0 * TB * GH * a.I, nt))
     {
       // Columns, not rows, are split (in whole 32-column panels): each thread then packs
@@ -167,68 +208,82 @@ void forward_engine(const Recurrent<T>& a, Cell& cell) {
     }
   }
 
-  const long ld = rw.out_cols();
-  // the step's product: the recurrent one, and at batch 1 its share of the input one
-  const double step_flops = 2.0 * a.B * GH * H + (fuse ? 2.0 * GH * a.I : 0.0);
-  const int nl = threads_for_steps(step_flops, H, int(std::min<long>(nt, rw.blocks())));
-  StepBarrier barrier(nl);
-  LoopMeter meter(barrier);
+  // The time loop, over either kind of recurrent weights (RecurrentWeights, QuantizedRecurrent).
+  auto time_loop = [&](auto& rw) {
+    Buffer<T> gh(a.B * rw.out_cols());
+    const long ld = rw.out_cols();
+    // the step's product: the recurrent one, and at batch 1 its share of the input one
+    const double step_flops = 2.0 * a.B * GH * H + (fuse ? 2.0 * GH * a.I : 0.0);
+    const int nl = threads_for_steps(step_flops, H, int(std::min<long>(nt, rw.blocks())));
+    StepBarrier barrier(nl);
+    LoopMeter meter(barrier);
 #pragma omp parallel num_threads(nl)
-  {
+    {
 #pragma omp single
-    barrier.set_size(team_size());
-    long k0, k1;
-    split_range(rw.blocks(), team_size(), thread_index(), k0, k1);
-    rw.pack(k0, k1);  // only this thread reads blocks [k0, k1): no barrier needed
-    auto gate_math = [&](long t) {
-      for (long b = 0; b < a.B; ++b) {
-        const bool live = t < seq_length(a.lengths, b, a.T);
-        for (long k = k0; k < k1; ++k) {
-          const long u0 = k * BS;
-          const int n = int(std::min(BS, H - u0));
-          if (live) cell.step(t, b, u0, n, gh.get() + b * ld + k * G * BS);
-          else cell.hold(t, b, u0, n);
+      barrier.set_size(team_size());
+      long k0, k1;
+      split_range(rw.blocks(), team_size(), thread_index(), k0, k1);
+      rw.pack(k0, k1);  // only this thread reads blocks [k0, k1): no barrier needed
+      auto gate_math = [&](long t) {
+        for (long b = 0; b < a.B; ++b) {
+          const bool live = t < seq_length(a.lengths, b, a.T);
+          for (long k = k0; k < k1; ++k) {
+            const long u0 = k * BS;
+            const int n = int(std::min(BS, H - u0));
+            if (live) cell.step(t, b, u0, n, gh.get() + b * ld + k * G * BS);
+            else cell.hold(t, b, u0, n);
+          }
         }
-      }
-      input.put(t + 1, 0, a.B, std::min(H, k0 * BS), std::min(H, k1 * BS));
-    };
-    if constexpr (std::is_same_v<T, float>) {
-      if (fuse) {
-        // Each thread computes (and later reads) only its own units' columns of gx. The
-        // recurrent product over the thread's own units of h_t needs nothing from the
-        // others, so it runs between arriving at the step's barrier and waiting there.
-        FusedInput in(G, H, a.I, a.T, a.w_ih, a.x, gx, bias_in_step ? nullptr : bx.get(), k0, k1);
-        in.start();
-        // With h_0 = 0 (no state given, or zeros) and finite weights, step 0's recurrent
-        // product is its bias: only the step's share of the input product runs.
-        const T* h0 = input.at(0);
-        if (rw.product_is_zero(h0, k0, k1)) {
-          rw.step_fused_zero(k0, k1, gh.get(), in, 0);
-        } else {
-          rw.step_fused(h0, k0, k1, gh.get(), in, 0, 0, false);
-          rw.step_fused(h0, k0, k1, gh.get(), in, 0, 1, true);
-        }
-        for (long t = 0; t < a.T; ++t) {
-          if (t > 0)  // the rest of the product, over the other threads' units
-            rw.step_fused(input.at(t), k0, k1, gh.get(), in, t, 1, true);
-          gate_math(t);
-          if (t + 1 < a.T) {
-            const unsigned ticket = barrier.arrive();
-            rw.step_fused(input.at(t + 1), k0, k1, gh.get(), in, t + 1, 0, false);
-            barrier.wait(ticket);  // the rest of the next step reads all of h_t
+        input.put(t + 1, 0, a.B, std::min(H, k0 * BS), std::min(H, k1 * BS));
+      };
+      if constexpr (std::is_same_v<std::decay_t<decltype(rw)>, RecurrentWeights<float>>) {
+        if (fuse) {
+          // Each thread computes (and later reads) only its own units' columns of gx. The
+          // recurrent product over the thread's own units of h_t needs nothing from the
+          // others, so it runs between arriving at the step's barrier and waiting there.
+          FusedInput in(G, H, a.I, a.T, a.w_ih, a.x, gx, bias_in_step ? nullptr : bx.get(), k0, k1);
+          in.start();
+          // With h_0 = 0 (no state given, or zeros) and finite weights, step 0's recurrent
+          // product is its bias: only the step's share of the input product runs.
+          const T* h0 = input.at(0);
+          if (rw.product_is_zero(h0, k0, k1)) {
+            rw.step_fused_zero(k0, k1, gh.get(), in, 0);
+          } else {
+            rw.step_fused(h0, k0, k1, gh.get(), in, 0, 0, false);
+            rw.step_fused(h0, k0, k1, gh.get(), in, 0, 1, true);
+          }
+          for (long t = 0; t < a.T; ++t) {
+            if (t > 0)  // the rest of the product, over the other threads' units
+              rw.step_fused(input.at(t), k0, k1, gh.get(), in, t, 1, true);
+            gate_math(t);
+            if (t + 1 < a.T) {
+              const unsigned ticket = barrier.arrive();
+              rw.step_fused(input.at(t + 1), k0, k1, gh.get(), in, t + 1, 0, false);
+              barrier.wait(ticket);  // the rest of the next step reads all of h_t
+            }
           }
         }
       }
-    }
-    if (!fuse) {
-      for (long t = 0; t < a.T; ++t) {
-        rw.step(input.at(t), a.B, k0, k1, gh.get());
-        gate_math(t);
-        barrier.wait();  // the next step reads all of h_t
+      if (!fuse) {
+        for (long t = 0; t < a.T; ++t) {
+          rw.step(input.at(t), a.B, k0, k1, gh.get());
+          gate_math(t);
+          barrier.wait();  // the next step reads all of h_t
+        }
       }
     }
+    meter.done();
+  };
+  if constexpr (std::is_same_v<T, float>) {
+    if (quantized) {
+      QuantizedRecurrent<T> qw(*a.q_hh, G, H, a.B, step_bias, step_gates);
+      time_loop(qw);
+      cell.finish();
+      return;
+    }
   }
-  meter.done();
+  RecurrentWeights<T> rw(G, H, a.B, a.w_hh, step_bias, step_gates, /*own_first=*/fuse);
+  time_loop(rw);
   cell.finish();
 }
 

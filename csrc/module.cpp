@@ -22,6 +22,7 @@ using namespace lstmx;
 
 namespace lstmx {
 void bind_recurrent(py::module_& m);  // recurrent_binding.cpp
+void bind_quantized(py::module_& m);  // quantized_binding.cpp
 }
 
 namespace {
@@ -304,4 +305,5 @@ PYBIND11_MODULE(_core, m) {
   }, py::arg("a"), py::arg("b"), py::arg("c"), py::arg("ta") = false, py::arg("tb") = false,
      py::arg("alpha") = 1.0f, py::arg("beta") = 0.0f, py::arg("packed") = false);
   bind_recurrent(m);
+  bind_quantized(m);
 }

@@ -11,6 +11,7 @@
 
 #include "checks.hpp"
 #include "parallel.hpp"
+#include "quantized_binding.hpp"
 #include "sequence.hpp"
 
 namespace py = pybind11;
@@ -50,6 +51,7 @@ struct Checked {
   py::array x, lengths_keep, mask;
   const int64_t* lengths = nullptr;
   py::dict p;  // the checked parameter arrays
+  const quant::Matrix *q_ih = nullptr, *q_hh = nullptr, *q_hr = nullptr;  // quantized inference
 };
 
 // Threads a call can use by the cost rule (parallel.hpp): its largest region, and in the
@@ -71,8 +73,46 @@ py::array need_array(const py::handle& o, const std::string& name, int ndim, con
   return a;
 }
 
+// The quantized weights of an inference forward: {"w_ih", "w_hh"[, "w_hr"]} packed matrices
+// of one kind, which replace those keys of params.
+void check_quantized(Checked& c, const py::dict& params, const py::dict& q) {
+  for (auto kv : q) {
+    const std::string k = py::str(kv.first);
+    if (k != "w_ih" && k != "w_hh" && k != "w_hr") throw py::value_error("quantized has an unknown key '" + k + "'");
+    if (params.contains(k)) throw py::value_error("'" + k + "' is given both in params and in quantized");
+  }
+  if (!q.contains("w_ih") || !q.contains("w_hh")) throw py::value_error("quantized must hold 'w_ih' and 'w_hh'");
+  if (!is_dtype<float>(c.dt)) throw py::type_error("quantized weights take float32 inputs; x has dtype " + std::string(py::str(c.dt)));
+  c.q_ih = &quantized_matrix(q["w_ih"], "quantized['w_ih']");
+  c.q_hh = &quantized_matrix(q["w_hh"], "quantized['w_hh']");
+  c.proj = q.contains("w_hr");
+  if (c.proj) c.q_hr = &quantized_matrix(q["w_hr"], "quantized['w_hr']");
+  if (c.q_ih->N % c.G != 0)
+    throw py::value_error("quantized['w_ih'] must have G*H rows (G = " + std::to_string(c.G) + "), got " +
+                          std::to_string(c.q_ih->N));
+  c.H = c.q_ih->N / c.G;
+  c.R = c.proj ? c.q_hr->N : c.H;
+  auto expect = [&](const quant::Matrix& m, const char* key, long N, long K, int gates, const char* dims) {
+    if (m.N != N || m.K != K)
+      throw py::value_error(std::string("quantized['") + key + "'] must have shape " + dims + " = (" +
+                            std::to_string(N) + ", " + std::to_string(K) + "), got (" + std::to_string(m.N) +
+                            ", " + std::to_string(m.K) + ")");
+    if (m.gates != gates)
+      throw py::value_error(std::string("quantized['") + key + "'] must be packed with gates=" + std::to_string(gates) +
+                            (gates ? " (a layer without layer norm or projection)" : "") + ", got gates=" +
+                            std::to_string(m.gates));
+    if (m.kind != c.q_ih->kind)
+      throw py::value_error(std::string("quantized['") + key + "'] is " + quantized_kind_name(m) +
+                            " but quantized['w_ih'] is " + quantized_kind_name(*c.q_ih));
+  };
+  const bool rows = uses_row_schedule(c.ln, c.proj);
+  expect(*c.q_ih, "w_ih", c.G * c.H, c.I, 0, "(G*H, I)");
+  expect(*c.q_hh, "w_hh", c.G * c.H, c.R, rows ? 0 : int(c.G), "(G*H, R)");
+  if (c.proj) expect(*c.q_hr, "w_hr", c.R, c.H, 0, "(P, H)");
+}
+
 Checked check_all(const std::string& cell, py::object x_o, const py::dict& params, py::object len_o,
-                  py::object mask_o, bool layer_norm) {
+                  py::object mask_o, bool layer_norm, py::object quant_o = py::none()) {
   Checked c;
   c.kind = parse_cell(cell);
   c.G = c.kind == CellKind::lstm ? 4 : c.kind == CellKind::gru ? 3 : 1;
@@ -92,23 +132,31 @@ Checked check_all(const std::string& cell, py::object x_o, const py::dict& param
   if (c.T < 1 || c.B < 1 || c.I < 1)
     throw py::value_error("x must have T, B, I >= 1, got shape " + shape_str(shape_of(x)));
   c.x = checked(x, "x", c.dt, {c.T, c.B, c.I}, "(T, B, I)");
-  if (!params.contains("w_ih") || !params.contains("w_hh"))
-    throw py::value_error("params must hold 'w_ih' and 'w_hh'");
-  py::array w_ih = need_array(params["w_ih"], "params['w_ih']", 2, "(G*H, I)");
-  if (w_ih.shape(0) % c.G != 0 || w_ih.shape(0) == 0)
-    throw py::value_error("params['w_ih'] must have G*H rows (G = " + std::to_string(c.G) + "), got shape " +
-                          shape_str(shape_of(w_ih)));
-  c.H = w_ih.shape(0) / c.G;
-  c.proj = params.contains("w_hr");
+  const bool quantized = !quant_o.is_none();
+  if (quantized) {
+    if (!py::isinstance<py::dict>(quant_o)) throw py::type_error("quantized must be a dict of QuantizedMatrix or None");
+    check_quantized(c, params, py::reinterpret_borrow<py::dict>(quant_o));
+  } else {
+    if (!params.contains("w_ih") || !params.contains("w_hh"))
+      throw py::value_error("params must hold 'w_ih' and 'w_hh'");
+    py::array w_ih = need_array(params["w_ih"], "params['w_ih']", 2, "(G*H, I)");
+    if (w_ih.shape(0) % c.G != 0 || w_ih.shape(0) == 0)
+      throw py::value_error("params['w_ih'] must have G*H rows (G = " + std::to_string(c.G) + "), got shape " +
+                            shape_str(shape_of(w_ih)));
+    c.H = w_ih.shape(0) / c.G;
+    c.proj = params.contains("w_hr");
+    c.R = c.proj ? need_array(params["w_hr"], "params['w_hr']", 2, "(P, H)").shape(0) : c.H;
+  }
   if (c.proj && c.kind != CellKind::lstm) throw py::value_error("a projection (w_hr) exists for LSTM only");
-  c.R = c.proj ? need_array(params["w_hr"], "params['w_hr']", 2, "(P, H)").shape(0) : c.H;
   const long GH = c.G * c.H;
   auto put = [&](const char* key, std::vector<long> shape, const char* dims) {
     c.p[key] = checked(params[key], (std::string("params['") + key + "']").c_str(), c.dt, shape, dims);
   };
-  put("w_ih", {GH, c.I}, "(G*H, I)");
-  put("w_hh", {GH, c.R}, "(G*H, R)");
-  if (c.proj) put("w_hr", {c.R, c.H}, "(P, H)");
+  if (!quantized) {
+    put("w_ih", {GH, c.I}, "(G*H, I)");
+    put("w_hh", {GH, c.R}, "(G*H, R)");
+    if (c.proj) put("w_hr", {c.R, c.H}, "(P, H)");
+  }
   c.bias = params.contains("b_ih") || params.contains("b_hh");
   if (c.ln) {
     if (c.bias) throw py::value_error("with layer_norm the layer-norm biases replace b_ih and b_hh; drop them from params");
@@ -174,6 +222,7 @@ Recurrent<S> layer_of(const Checked& c, const std::string& act, double act_param
   a.ln_c_w = get<S>(c.p, "ln_c_w"); a.ln_c_b = get<S>(c.p, "ln_c_b");
   a.mask = data_or_null<S>(c.mask);
   a.lengths = c.lengths;
+  a.q_ih = c.q_ih; a.q_hh = c.q_hh; a.q_hr = c.q_hr;
   return a;
 }
 
@@ -328,8 +377,13 @@ void bind_recurrent(py::module_& m) {
         [](const std::string& cell, py::object x, py::object h0, py::object c0, py::dict params,
            py::object lengths, py::object rec_mask, const std::string& activation,
            double activation_param, const std::string& recurrent_activation, bool layer_norm,
-           double eps, bool training) {
-          Checked c = check_all(cell, x, params, lengths, rec_mask, layer_norm);
+           double eps, bool training, py::object quantized) {
+          Checked c = check_all(cell, x, params, lengths, rec_mask, layer_norm, quantized);
+          if (c.q_ih && training)
+            throw py::value_error("quantized weights are for inference: call with training=False "
+                                  "(backward needs the float32 layer)");
+          if (c.q_ih && c.mask.ptr() && c.mask.size())
+            throw py::value_error("recurrent dropout (rec_mask) is for training; quantized weights are for inference");
           if (is_dtype<float>(c.dt))
             return forward_typed<float>(c, h0, c0, activation, activation_param, recurrent_activation, eps, training);
           return forward_typed<double>(c, h0, c0, activation, activation_param, recurrent_activation, eps, training);
@@ -338,9 +392,10 @@ void bind_recurrent(py::module_& m) {
         py::arg("lengths") = py::none(), py::arg("rec_mask") = py::none(),
         py::arg("activation") = "tanh", py::arg("activation_param") = 0.0,
         py::arg("recurrent_activation") = "sigmoid", py::arg("layer_norm") = false,
-        py::arg("eps") = 1e-5, py::arg("training") = true,
+        py::arg("eps") = 1e-5, py::arg("training") = true, py::arg("quantized") = py::none(),
         "One layer and direction forward, any cell and options. Returns (y, h_n, c_n or None, "
-        "workspace or None).");
+        "workspace or None). quantized: {'w_ih', 'w_hh'[, 'w_hr']: QuantizedMatrix} replacing "
+        "those params (inference, float32; W_hh packed with gates=G unless layer norm or a projection).");
   m.def("recurrent_backward",
         [](const std::string& cell, py::object x, py::dict params, py::object lengths,
            py::object rec_mask, const std::string& activation, double activation_param,

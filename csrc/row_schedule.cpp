@@ -8,12 +8,16 @@
 // the weight gradients are engine.hpp's weight_gradients.
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <type_traits>
+#include <vector>
 
 #include "blas.hpp"
 #include "buffer.hpp"
 #include "cells/gru_cell.hpp"
 #include "cells/lstm_cell.hpp"
 #include "engine.hpp"
+#include "quantized.hpp"
 
 namespace lstmx {
 
@@ -27,6 +31,28 @@ template <class T> void rnn_units_backward(const Recurrent<T>& a);
 namespace {
 
 bool live_at(const int64_t* lengths, long b, long t) { return !lengths || t < lengths[b]; }
+
+// A product with a quantized matrix (quantized.hpp) on rows of an operand, with activation
+// buffers of `rows` rows for each of `threads` threads, allocated before the parallel region.
+template <class S>
+class RowProducts {
+ public:
+  RowProducts(const quant::Matrix& w, long rows, int threads) : w_(w), rows_(threads) {
+    for (auto& r : rows_) r.reserve(w, rows);
+  }
+  // y[m] (+)= x[m] · Wᵀ for rows [m0, m1) of x (x points at row m0, y at row 0 of the output)
+  void product(const S* x, long ldx, long m0, long m1, S* y, long ldy, bool accumulate, int thread = 0) {
+    if constexpr (std::is_same_v<S, float>) {
+      quant::Rows& r = rows_[thread];
+      r.fill(x, ldx, m0, m1);
+      quant::product(w_, r, m0, m1, 0, w_.panels, y, ldy, w_.N, nullptr, accumulate);
+    }
+  }
+
+ private:
+  const quant::Matrix& w_;
+  std::vector<quant::Rows> rows_;
+};
 
 // Row time loop forward (LSTM with layer norm and/or a projection, GRU with layer norm).
 template <class S>
@@ -43,6 +69,13 @@ void rows_forward(const Recurrent<S>& a) {
   hsl.init(a.h0);
   if (lstm) csl.init(a.c0);
   const int nt = num_threads();
+  // inference with quantized weights (float32): the three products on the packed matrices
+  std::optional<RowProducts<S>> qx, qh, qr;
+  if (a.q_ih) {
+    qx.emplace(*a.q_ih, TB, 1);
+    qh.emplace(*a.q_hh, B, nt);
+    if (proj) qr.emplace(*a.q_hr, B, nt);
+  }
 
   // ax = X · W_ihᵀ + b_ih, or LN(X · W_ihᵀ) per gate block, for all T·B rows at once
 #pragma omp parallel num_threads(threads_for_region(2.0 * TB * GH * a.I, nt))
@@ -53,7 +86,8 @@ void rows_forward(const Recurrent<S>& a) {
       if (a.b_ih) std::memcpy(gx + r * GH, a.b_ih, GH * sizeof(S));
       else std::fill_n(gx + r * GH, GH, S(0));
     }
-    gemm(false, true, r1 - r0, GH, a.I, S(1), a.x + r0 * a.I, a.I, a.w_ih, a.I, S(1), gx + r0 * GH, GH);
+    if (qx) qx->product(a.x + r0 * a.I, a.I, r0, r1, gx, GH, true);
+    else gemm(false, true, r1 - r0, GH, a.I, S(1), a.x + r0 * a.I, a.I, a.w_ih, a.I, S(1), gx + r0 * GH, GH);
     if (a.layer_norm)
       for (long r = r0; r < r1; ++r)
         layer_norm_blocks_forward(G, H, gx + r * GH, a.ln_ih_w, a.ln_ih_b, a.eps,
@@ -68,8 +102,10 @@ void rows_forward(const Recurrent<S>& a) {
   if (lstm) r_all.zero(B * H);  // rows of finished sequences still go through W_hr
   // W_hh (and W_hr) packed once for all steps, shared read-only by the threads
   PackedRhs<S> whh, whr;
-  whh.pack(true, R, GH, a.w_hh, R);
-  if (proj) whr.pack(true, H, R, a.w_hr, H);
+  if (!qh) {
+    whh.pack(true, R, GH, a.w_hh, R);
+    if (proj) whr.pack(true, H, R, a.w_hr, H);
+  }
 #pragma omp parallel num_threads(nrow)
   {
     long b0, b1;
@@ -95,7 +131,8 @@ void rows_forward(const Recurrent<S>& a) {
         if (a.b_hh) std::memcpy(gh + lb * GH, a.b_hh, GH * sizeof(S));
         else std::fill_n(gh + lb * GH, GH, S(0));
       }
-      whh.gemm(nb, S(1), src, R, S(1), gh, GH);
+      if (qh) qh->product(src, R, 0, nb, gh, GH, true, thread_index());
+      else whh.gemm(nb, S(1), src, R, S(1), gh, GH);
 
       for (long lb = 0; lb < nb; ++lb) {
         const long b = b0 + lb, row = t * B + b;
@@ -118,7 +155,8 @@ void rows_forward(const Recurrent<S>& a) {
                            train ? a.aux + row * H : nullptr, a.acts);
         }
       }
-      if (proj) whr.gemm(nb, S(1), rbuf, H, S(0), hn, R);  // h = W_hr r
+      if (proj && qr) qr->product(rbuf, H, 0, nb, hn, R, false, thread_index());
+      else if (proj) whr.gemm(nb, S(1), rbuf, H, S(0), hn, R);  // h = W_hr r
 
       for (long lb = 0; lb < nb; ++lb) {
         const long b = b0 + lb, row = t * B + b;

@@ -25,6 +25,8 @@
 
 namespace lstmx {
 
+namespace quant { struct Matrix; }  // quantized.hpp
+
 enum class CellKind : int { lstm = 0, gru = 1, rnn = 2 };
 
 template <class S>  // element type: float or double
@@ -40,6 +42,9 @@ struct Recurrent {
   const S *ln_c_w = nullptr, *ln_c_b = nullptr;
   const S* mask = nullptr;
   const int64_t* lengths = nullptr;  // (B,) in [1, T]; null: every sequence has length T
+  // Inference with reduced-precision weights (float32 only, forward only): the packed
+  // matrices replace w_ih, w_hh and w_hr, which are then null (quantized.hpp).
+  const quant::Matrix *q_ih = nullptr, *q_hh = nullptr, *q_hr = nullptr;
 
   // forward
   const S *h0 = nullptr, *c0 = nullptr;  // null: zeros
