@@ -58,7 +58,7 @@ class RowProducts {
 template <class S>
 void rows_forward(const Recurrent<S>& a) {
   const long T = a.T, B = a.B, H = a.H, R = a.R, G = a.G, GH = G * H, TB = T * B;
-  const bool train = a.gates != nullptr, lstm = a.kind == CellKind::lstm, proj = a.w_hr;
+  const bool train = a.gates != nullptr, lstm = a.kind == CellKind::lstm, proj = a.w_hr || a.q_hr;
   Buffer<S> own_gx;
   S* gx = a.gates;
   if (!train) {
@@ -284,7 +284,7 @@ void rows_backward(const Recurrent<S>& a) {
 
 template <class S>
 void recurrent_forward(const Recurrent<S>& a) {
-  if (uses_row_schedule(a.layer_norm, a.w_hr != nullptr)) return rows_forward(a);
+  if (uses_row_schedule(a.layer_norm, a.w_hr != nullptr || a.q_hr != nullptr)) return rows_forward(a);
   if (a.kind == CellKind::lstm) lstm_units_forward(a);
   else if (a.kind == CellKind::gru) gru_units_forward(a);
   else rnn_units_forward(a);
