@@ -13,6 +13,8 @@ time steps) and computes in the dtype of its inputs.
                               the input and hidden projections
     sequence.py               the time loop, with variable lengths
     activations.py, layer_norm.py, attention.py   the element-wise pieces
+    quantized.py              int8 and bfloat16 weight products (``lstmx.quantize``'s math),
+                              and the ``matmul`` that runs the cells above with them
 
 Parameters are one dict: ``w_ih``, ``w_hh`` and optionally ``b_ih``, ``b_hh``, ``w_hr`` or
 the layer-norm ``ln_ih_w``, ``ln_ih_b``, ``ln_hh_w``, ``ln_hh_b``, ``ln_c_w``, ``ln_c_b``;

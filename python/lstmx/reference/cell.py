@@ -27,12 +27,16 @@ Options (PyTorch's cell by default): ``activation`` (tanh, relu, leaky_relu with
 sigmoid), ``recurrent_activation`` for the gates (sigmoid or hard_sigmoid), ``layer_norm``
 with epsilon ``eps``, and ``rec_mask`` (B, R), a recurrent dropout mask already scaled
 (entries 0 or 1/(1-p)), the same at every step.
+
+The weight products (``inp @ W.T`` for w_ih, w_hh, w_hr) go through ``product``: the float
+product, or the call's ``matmul(inp, W)`` when given one (forward only), which is how
+``quantized.py`` runs these cells with int8 or bfloat16 products.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -41,6 +45,7 @@ from .activations import ACTIVATIONS
 from .layer_norm import layer_norm_blocks_backward, layer_norm_blocks_forward
 
 NUM_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+MatMul = Callable[[np.ndarray, np.ndarray], np.ndarray]  # matmul(inp, W) = inp @ W.T
 CELL_ACTIVATIONS = ("tanh", "relu", "leaky_relu", "elu", "sigmoid")
 RECURRENT_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
 
@@ -75,7 +80,7 @@ class Options:
 
     def __init__(self, cell: str, activation: str, activation_param: float | None,
                  recurrent_activation: str, layer_norm: bool, eps: float,
-                 rec_mask: np.ndarray | None) -> None:
+                 rec_mask: np.ndarray | None, matmul: MatMul | None = None) -> None:
         self.num_gates = NUM_GATES[cell]
         self.act = Nonlinearity(activation, activation_param, CELL_ACTIVATIONS, "activation")
         self.rec = Nonlinearity(recurrent_activation, None, RECURRENT_ACTIVATIONS,
@@ -85,6 +90,7 @@ class Options:
             raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
         self.eps = eps
         self.mask = rec_mask
+        self.matmul = matmul
 
 
 def _expect_shape(name, array, shape):
@@ -175,10 +181,17 @@ def masked(h, opt):
     return h if opt.mask is None else opt.mask * h
 
 
+def product(inp, name, p, opt):
+    """inp W^T for the weight ``name`` (w_ih, w_hh, w_hr): the float product, or the call's
+    ``matmul`` (module docstring)."""
+    w = p[name]
+    return inp @ w.T if opt.matmul is None else opt.matmul(inp, w)
+
+
 def project(inp, which, p, opt):
     """ax = W_ih x (+ b_ih) or LN_blocks(W_ih x) for which == "ih"; ah likewise from hm for
     which == "hh". Returns (a (B, G*H), layer-norm cache or None)."""
-    a = inp @ p[f"w_{which}"].T
+    a = product(inp, f"w_{which}", p, opt)
     if opt.layer_norm:
         return layer_norm_blocks_forward(a, p[f"ln_{which}_w"], p[f"ln_{which}_b"],
                                          opt.num_gates, opt.eps)

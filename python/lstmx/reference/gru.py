@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .cell import Options, masked, prepare, project, project_backward
+from .cell import MatMul, Options, masked, prepare, project, project_backward
 from .sequence import sequence_backward, sequence_forward
 
 __all__ = ["gru_forward", "gru_backward", "gru_cell_forward", "gru_cell_backward"]
@@ -82,12 +82,14 @@ def gru_forward(x: ArrayLike, h0: ArrayLike | None, params: Mapping[str, ArrayLi
                 lengths: ArrayLike | None = None, *, rec_mask: ArrayLike | None = None,
                 activation: str = "tanh", activation_param: float | None = None,
                 recurrent_activation: str = "sigmoid", layer_norm: bool = False,
-                eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+                eps: float = 1e-5, matmul: MatMul | None = None
+                ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Run a GRU over a (possibly ragged) batch of sequences.
 
     x (T, B, I); h0 (B, H) or None; params a dict (module docstring); lengths (B,) or None;
     rec_mask (B, H) or None. ``activation`` is used for the candidate n,
-    ``recurrent_activation`` for r and z; the options are those of ``lstm_forward``.
+    ``recurrent_activation`` for r and z; the options (and ``matmul``) are those of
+    ``lstm_forward``.
 
     Returns ``(y, h_n, cache)``: y (T, B, H) with zeros past each sequence's end, h_n (B, H)
     the state after each sequence's last step, and the cache for ``gru_backward``.
@@ -102,7 +104,7 @@ def gru_forward(x: ArrayLike, h0: ArrayLike | None, params: Mapping[str, ArrayLi
     x, states, p, rec_mask = prepare("gru", x, {"h0": h0}, params, rec_mask, layer_norm,
                                      sequence=True)
     opt = Options("gru", activation, activation_param, recurrent_activation, layer_norm, eps,
-                  rec_mask)
+                  rec_mask, matmul)
     y, (h_n,), cache = sequence_forward(_step, x, states, p, opt, lengths)
     return y, h_n, cache
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .cell import Options, masked, prepare, project, project_backward
+from .cell import MatMul, Options, masked, prepare, product, project, project_backward
 from .layer_norm import layer_norm_backward, layer_norm_forward
 from .sequence import sequence_backward, sequence_forward
 
@@ -58,7 +58,7 @@ def _step(x, states, p, opt):
     # r = o * act(c^),  h' = W_hr r or r
     act_c = opt.act(c_hat)
     r = o * act_c
-    h_new = r @ p["w_hr"].T if "w_hr" in p else r
+    h_new = product(r, "w_hr", p, opt) if "w_hr" in p else r
     step = {"x": x, "hm": hm, "c": c, "i": i, "f": f, "g": g, "o": o, "act_c": act_c,
             "r": r, "ln_x": ln_x, "ln_h": ln_h, "ln_c": ln_c,
             "pre_rec": [a_i, a_f, a_o], "pre_act": [a_g, c_hat]}
@@ -103,7 +103,7 @@ def lstm_forward(x: ArrayLike, h0: ArrayLike | None, c0: ArrayLike | None,
                  params: Mapping[str, ArrayLike], lengths: ArrayLike | None = None, *,
                  rec_mask: ArrayLike | None = None, activation: str = "tanh",
                  activation_param: float | None = None, recurrent_activation: str = "sigmoid",
-                 layer_norm: bool = False, eps: float = 1e-5
+                 layer_norm: bool = False, eps: float = 1e-5, matmul: MatMul | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """Run an LSTM over a (possibly ragged) batch of sequences.
 
@@ -112,7 +112,9 @@ def lstm_forward(x: ArrayLike, h0: ArrayLike | None, c0: ArrayLike | None,
     relu, leaky_relu, elu, sigmoid) is used for g and for the cell output,
     ``recurrent_activation`` (sigmoid, hard_sigmoid) for i, f, o; ``activation_param`` is
     the slope of leaky_relu (default 0.01) or the alpha of elu (default 1.0); ``eps`` is the
-    layer-norm epsilon.
+    layer-norm epsilon. ``matmul(inp, W)`` replaces the weight products ``inp @ W.T`` (None:
+    the float ones; ``quantized.quantized_matmul`` gives the int8 and bfloat16 ones; such a
+    forward has no backward).
 
     Returns ``(y, h_n, c_n, cache)``: y (T, B, R) with zeros past each sequence's end, h_n
     (B, R) and c_n (B, H) the states after each sequence's last step (c_n un-normalised),
@@ -128,7 +130,7 @@ def lstm_forward(x: ArrayLike, h0: ArrayLike | None, c0: ArrayLike | None,
     x, states, p, rec_mask = prepare("lstm", x, {"h0": h0, "c0": c0}, params, rec_mask,
                                      layer_norm, sequence=True)
     opt = Options("lstm", activation, activation_param, recurrent_activation, layer_norm, eps,
-                  rec_mask)
+                  rec_mask, matmul)
     y, (h_n, c_n), cache = sequence_forward(_step, x, states, p, opt, lengths)
     return y, h_n, c_n, cache
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .cell import Options, masked, prepare, project, project_backward
+from .cell import MatMul, Options, masked, prepare, project, project_backward
 from .sequence import sequence_backward, sequence_forward
 
 __all__ = ["rnn_forward", "rnn_backward", "rnn_cell_forward", "rnn_cell_backward"]
@@ -51,12 +51,13 @@ def _step_backward(dstates, s, p, opt, grads):
 
 def rnn_forward(x: ArrayLike, h0: ArrayLike | None, params: Mapping[str, ArrayLike],
                 lengths: ArrayLike | None = None, *, rec_mask: ArrayLike | None = None,
-                activation: str = "tanh", activation_param: float | None = None
-                ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+                activation: str = "tanh", activation_param: float | None = None,
+                matmul: MatMul | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Run an Elman RNN over a (possibly ragged) batch of sequences.
 
     x (T, B, I); h0 (B, H) or None; params a dict (module docstring); lengths (B,) or None;
-    rec_mask (B, H) or None; ``activation`` and ``activation_param`` as for ``lstm_forward``.
+    rec_mask (B, H) or None; ``activation``, ``activation_param`` and ``matmul`` as for
+    ``lstm_forward``.
 
     Returns ``(y (T, B, H), h_n (B, H), cache)``: zeros in y past each sequence's end, h_n
     the state after each sequence's last step, and the cache for ``rnn_backward``.
@@ -69,7 +70,8 @@ def rnn_forward(x: ArrayLike, h0: ArrayLike | None, params: Mapping[str, ArrayLi
     """
     x, states, p, rec_mask = prepare("rnn", x, {"h0": h0}, params, rec_mask, False,
                                      sequence=True)
-    opt = Options("rnn", activation, activation_param, "sigmoid", False, 1e-5, rec_mask)
+    opt = Options("rnn", activation, activation_param, "sigmoid", False, 1e-5, rec_mask,
+                  matmul)
     y, (h_n,), cache = sequence_forward(_step, x, states, p, opt, lengths)
     return y, h_n, cache
 

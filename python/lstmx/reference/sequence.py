@@ -85,6 +85,9 @@ def sequence_backward(step_backward: StepBackward, dy: ArrayLike | None,
     final state}, each None for zeros -> dx (T, B, I), gradients of the initial states,
     parameter gradients (a dict keyed like params)."""
     keep, p, opt = cache["keep"], cache["params"], cache["options"]
+    if opt.matmul is not None:
+        raise ValueError("a forward with its own matmul (reduced-precision products) has no "
+                         "backward: differentiate the float forward")
     T, B, I = cache["x_shape"]
     dtype = next(iter(p.values())).dtype
     shapes = cache["state_shapes"]
