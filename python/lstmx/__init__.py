@@ -53,7 +53,8 @@ def _load_native():
 
 _load_native()
 from . import _cells, _core  # noqa: E402,F401
-from .nn import GRU, LSTM, RNN, GRUCell, LSTMCell, Module, Parameter, RNNCell, detect_raw_writes
+from .nn import (GRU, LSTM, RNN, GRUCell, LSTMCell, Module, Parameter, RNNCell, detect_raw_writes,
+                 quantize)
 
 __version__ = "0.1.0"
 
@@ -71,5 +72,5 @@ get_num_threads = threads.get_num_threads
 
 
 __all__ = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "Module", "Parameter",
-           "detect_raw_writes",
+           "detect_raw_writes", "quantize",
            "build_info", "set_num_threads", "get_num_threads"]

@@ -1,4 +1,5 @@
-"""Argument types and help layout shared by the ``lstmx`` subcommands.
+"""Argument types and help layout shared by the ``lstmx`` subcommands, and what they do with
+the models a command line names (``--quantize``, ``--resume``).
 
 Every value is checked while the command line is parsed, so a bad one is refused before any
 work starts, as argparse does: one line ``lstmx <command>: error: argument --x: ...`` and exit
@@ -9,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
+
+from .nn.quantized import quantize, quantized_dtype
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -115,3 +119,21 @@ def command_line(argv: list[str], drop: str, *extra: str) -> str:
         elif not a.startswith(drop + "="):
             kept.append(a)
     return " ".join(["lstmx", *map(shlex.quote, [*kept, *extra])])
+
+
+def quantized(model: Any, dtype: str | None) -> Any:
+    """``model`` quantized to ``dtype`` for inference (``--quantize``; None: as it is). A
+    checkpoint saved quantized to ``dtype`` already is used as it is; to another, ValueError."""
+    if dtype is None or quantized_dtype(model) == dtype:
+        return model
+    return quantize(model, dtype)
+
+
+def trainable(model: Any, path: str, parser: argparse.ArgumentParser) -> Any:
+    """``model`` (read from ``path`` for ``--resume``) in training mode; a quantized one is
+    refused with ``parser.error``: it is for inference only."""
+    dtype = quantized_dtype(model)
+    if dtype is not None:
+        parser.error(f"{path} holds a model quantized to {dtype}, for inference only; "
+                     "training resumes from a float32 checkpoint")
+    return model.train()

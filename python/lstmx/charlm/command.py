@@ -3,6 +3,7 @@
     lstmx generate --demo                            # stdlib docstrings, 1 minute, no download
     lstmx generate --text input.txt --minutes 5 --save char.npz
     lstmx generate --checkpoint char.npz --prime "ROMEO:" --length 500 --temperature 0.7
+    lstmx generate --checkpoint char.npz --quantize int8 --length 500
 
 Training prints a line per epoch (training loss, validation loss in nats, validation bits per
 character) and, at the end, one sample per temperature.
@@ -19,7 +20,8 @@ import time
 from .. import distributed, get_num_threads, metrics, set_num_threads
 from ..arguments import (HelpFormatter, command_line, fraction, hidden_alias, input_file,
                          nonnegative_float, nonnegative_int, positive_float, positive_int,
-                         read_utf8_text, thread_count)
+                         quantized, read_utf8_text, thread_count, trainable)
+from ..nn.quantized import DTYPES as QUANTIZED_DTYPES
 from .corpus import stdlib_docstrings
 from .model import CELLS, CharLM
 from .sample import sample
@@ -30,6 +32,7 @@ EXAMPLES = """examples:
   lstmx generate --demo
   lstmx generate --text input.txt --epochs 10 --minutes 5 --save char.npz
   lstmx generate --checkpoint char.npz --prime "ROMEO:" --length 500 --temperature 0.7
+  lstmx generate --checkpoint char.npz --quantize bfloat16 --length 500
 """
 
 
@@ -86,6 +89,9 @@ def add_parser(subparsers):
                           "training, 0.8 from a checkpoint)")
     gen.add_argument("--top-k", type=positive_int, default=None,
                      help="sample among the k likeliest characters (none: all)")
+    gen.add_argument("--quantize", choices=QUANTIZED_DTYPES, default=None,
+                     help="--checkpoint: sample with int8 or bfloat16 weights (faster, "
+                          "slightly less exact; none: the checkpoint's own)")
     gen.add_argument("--seed", type=nonnegative_int, default=0,
                      help="seed of the model and the samples")
     p.add_argument("--threads", type=thread_count, default=None,
@@ -109,7 +115,7 @@ def _read_text(args):
 def _train(args):
     text, name = _read_text(args)
     if args.resume:  # the model (its characters included) as the interrupted run saved it
-        model = _load_model(args, args.resume).train()
+        model = trainable(_load_model(args, args.resume), args.resume, args.parser)
         vocab = model.vocab
     else:
         vocab = CharVocab.from_text(text)
@@ -166,12 +172,15 @@ def _load_model(args, path):
 
 
 def _load(args):
-    return _load_model(args, args.checkpoint).eval(), [0.8]
+    return quantized(_load_model(args, args.checkpoint).eval(), args.quantize), [0.8]
 
 
 def run(args):
     """Run ``lstmx generate`` with parsed ``args``; prints samples, returns 0. Raises
     ValueError/OSError for bad input files (``lstmx.cli`` reports them)."""
+    if args.quantize and not args.checkpoint:
+        args.parser.error("--quantize is for sampling with --checkpoint PATH (training runs "
+                          "in float32; quantize the model it saves)")
     if args.threads is not None:
         set_num_threads(args.threads)
     model, temperatures = _load(args) if args.checkpoint else _train(args)

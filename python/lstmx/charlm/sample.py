@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..nn.cells import GRUCell, LSTMCell, RNNCell
+from ..nn.quantized import quantize, quantized_dtype
 from ..nn.recurrent import GRU, LSTM, RNN
 from ..threads import one_numpy_blas_thread
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["sample", "step_cells", "choose"]
 
-_CELL_CLASSES = {"lstm": LSTMCell, "gru": GRUCell, "rnn": RNNCell}
+_CELL_CLASSES = {LSTM: LSTMCell, GRU: GRUCell, RNN: RNNCell}
 
 
 def step_cells(rnn: LSTM | GRU | RNN) -> list[LSTMCell | GRUCell | RNNCell]:
@@ -40,21 +41,25 @@ def step_cells(rnn: LSTM | GRU | RNN) -> list[LSTMCell | GRUCell | RNNCell]:
     Returns:
         A list of ``num_layers`` cells; cell k has ``weight_ih`` = ``rnn.weight_ih_l{k}`` etc.
         (copies), so running the cells over a sequence step by step, each cell feeding the
-        next, gives the stack's outputs (dropout aside).
+        next, gives the stack's outputs (dropout aside). The cells of a quantized stack are
+        quantized alike (``lstmx.quantize``) and hold its quantized weights.
     """
     if rnn.bidirectional:
         raise ValueError("step_cells needs a one-direction stack; a bidirectional layer "
                          "reads the future, which a sampler does not have")
-    kind = type(rnn).__name__.lower()
+    # the float class of a quantized layer too
+    cell_class = next(c for layer, c in _CELL_CLASSES.items() if isinstance(rnn, layer))
+    quantization = quantized_dtype(rnn)
     cells = []
     for k in range(rnn.num_layers):
         width = rnn.input_size if k == 0 else rnn.hidden_size
         extra = ({"nonlinearity": rnn.nonlinearity}  # type: ignore[union-attr]  # RNN only
-                 if kind == "rnn" else {})
-        cell = _CELL_CLASSES[kind](width, rnn.hidden_size, bias=rnn.bias, dtype=rnn.dtype,
-                                   **extra)
-        names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if rnn.bias else [])
-        cell.load_state_dict({n: getattr(rnn, f"{n}_l{k}").data for n in names})
+                 if isinstance(rnn, RNN) else {})
+        cell = cell_class(width, rnn.hidden_size, bias=rnn.bias, dtype=rnn.dtype, **extra)
+        if quantization is not None:
+            cell = quantize(cell, quantization)
+        cell.load_state_dict({n: getattr(rnn, f"{n}_l{k}").data
+                              for n, _ in cell.named_parameters()})
         cells.append(cell.eval())
     return cells
 
@@ -122,9 +127,6 @@ def sample(model: CharLM, length: int = 200, prime: str = "", temperature: float
         start = "\n" if "\n" in chars else chars[rng.integers(len(chars))]
     cells = step_cells(model.rnn)
     table = model.embed.weight.data
-    w_out = model.out.weight.data
-    assert model.out.bias is not None  # CharLM's read-out always has a bias
-    b_out = model.out.bias.data
     states = [None] * len(cells)
 
     def step(char_id):
@@ -133,7 +135,7 @@ def sample(model: CharLM, length: int = 200, prime: str = "", temperature: float
         for k, cell in enumerate(cells):
             states[k] = cell(x, states[k])
             x = states[k][0] if isinstance(states[k], tuple) else states[k]
-        return x[0] @ w_out.T + b_out
+        return model.out.project(x)[0]
 
     ids = model.vocab.encode(start)
     for char_id in ids[:-1]:

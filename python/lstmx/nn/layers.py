@@ -61,6 +61,15 @@ class Linear(StackedModule):
         x = _check_last_dim(x, "x", self.dtype, self.in_features, "in_features")
         if self.training:
             self._stack.append(x)
+        return self._affine(x)
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        """``x Wᵀ + b`` keeping nothing for backward (decoding steps, guesses): x (..., in)
+        -> (..., out)."""
+        return self._affine(_check_last_dim(x, "x", self.dtype, self.in_features,
+                                            "in_features"))
+
+    def _affine(self, x):
         # one matrix product over all leading axes: (N, in) @ (in, out)
         return linear(x, self.weight.data, None if self.bias is None else self.bias.data)
 

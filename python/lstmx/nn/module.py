@@ -175,8 +175,31 @@ class Module:
         for p in self.parameters():
             p.grad[...] = 0
 
+    @property
+    def inference_only(self) -> str | None:
+        """Why this module cannot train (the quantized modules say), or None: it can."""
+        return None
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """Yield ``(name, module)`` for this module (name ``prefix``, "" by default) and every
+        sub-module, depth first, names dotted (``encoder.rnn``)."""
+        yield prefix, self
+        for name, m in self._modules.items():
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def check_trainable(self) -> None:
+        """Raise RuntimeError when this module or one of its sub-modules is inference-only
+        (quantized), naming it and saying why."""
+        for name, m in self.named_modules():
+            if m.inference_only:
+                where = f" ({name})" if name else ""
+                raise RuntimeError(f"{type(self).__name__}{where}: {m.inference_only}")
+
     def train(self, mode: bool = True) -> Self:
-        """Training mode: forwards keep what backward needs (and dropout is active)."""
+        """Training mode: forwards keep what backward needs (and dropout is active).
+        RuntimeError, before anything changes, for a model with inference-only parts."""
+        if mode:
+            self.check_trainable()
         object.__setattr__(self, "training", bool(mode))
         for m in self._modules.values():
             m.train(mode)
@@ -194,7 +217,8 @@ class Module:
         """Copy arrays from ``state`` into the parameters of the same names.
 
         Shapes must match exactly; values are converted to each parameter's dtype (a
-        PyTorch ``state_dict`` turned into NumPy arrays loads as is). With ``strict``,
+        PyTorch ``state_dict`` turned into NumPy arrays loads as is), except into integer
+        parameters (quantized weights), which take only their own dtype. With ``strict``,
         missing or unexpected keys raise KeyError. Nothing is written unless all checks pass.
         """
         own = dict(self.named_parameters())
@@ -211,6 +235,10 @@ class Module:
             if value.shape != p.data.shape:
                 raise ValueError(
                     f"load_state_dict: {name} must have shape {p.data.shape}, got {value.shape}")
+            if p.data.dtype.kind in "iu" and value.dtype != p.data.dtype:
+                raise ValueError(
+                    f"load_state_dict: {name} holds quantized {p.data.dtype} values, got "
+                    f"{value.dtype} (quantize the float model with lstmx.quantize instead)")
             staged.append((p, value))
         for p, value in staged:
             p.data[...] = value.astype(p.data.dtype, copy=False)

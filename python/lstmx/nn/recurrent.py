@@ -204,13 +204,18 @@ class _Recurrent(Module):
         keep = self._dropout_rng.random(shape) >= p
         return (keep / (1.0 - p)).astype(self.dtype)
 
+    def _weights(self, sfx):
+        """What the engine gets of one layer and direction: (params {binding key: array},
+        extra keyword arguments); the quantized layers hand their matrices over apart."""
+        return {k: p.data for k, p in self._params(sfx).items()}, {}
+
     def _call_forward(self, l, d, xd, init, lengths, rec_mask):
         """One layer and direction forward: (y, [final states], workspace)."""
-        params = {k: p.data for k, p in self._params(self._suffix(l, d)).items()}
+        params, extra = self._weights(self._suffix(l, d))
         c0 = init[1] if self._kind == "lstm" else None
         y, h_n, c_n, ws = _core.recurrent_forward(self._kind, xd, init[0], c0, params, lengths,
                                                   rec_mask, training=self.training,
-                                                  **self._options())
+                                                  **self._options(), **extra)
         return y, ([h_n, c_n] if self._kind == "lstm" else [h_n]), ws
 
     def _call_backward(self, l, d, xd, ws, dyd, dfinal, lengths, rec_mask):

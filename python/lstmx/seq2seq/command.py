@@ -3,6 +3,7 @@
     lstmx translate --demo                                  # built-in English -> French corpus
     lstmx translate --data fra.txt --src-lang en --tgt-lang fr --minutes 20
     lstmx translate --checkpoint translation.npz "How are you?" "I am cold."
+    lstmx translate --checkpoint translation.npz --quantize int8 "How are you?"
 
 Training runs print a progress bar, then the held-out corpus BLEU (with its settings), a few
 sample translations next to their references, and write the checkpoint (model, vocabularies,
@@ -17,13 +18,15 @@ import sys
 import time
 
 from ..arguments import (HelpFormatter, command_line, fraction, input_file, nonnegative_int,
-                         positive_float, positive_int, thread_count)
+                         positive_float, positive_int, quantized, thread_count, trainable)
+from ..nn.quantized import DTYPES as QUANTIZED_DTYPES
 
 EXAMPLES = """examples:
   lstmx translate --demo
   lstmx translate --data fra.txt --src-lang en --tgt-lang fr --epochs 10 --minutes 20
   lstmx translate --checkpoint translation.npz "How are you?" "I am cold."
   lstmx translate --checkpoint translation.npz --input english.txt --output french.txt
+  lstmx translate --checkpoint translation.npz --quantize int8 --input english.txt
 """
 
 # The demo: the shipped Tatoeba subset, subword vocabularies, a fixed number of epochs. On 2
@@ -60,6 +63,9 @@ def add_parser(subparsers):
                         "given, else standard input)")
     p.add_argument("--output", metavar="FILE", default=None,
                    help="--checkpoint: write the translations there (none: standard output)")
+    p.add_argument("--quantize", choices=QUANTIZED_DTYPES, default=None,
+                   help="--checkpoint: translate with int8 or bfloat16 weights (faster, "
+                        "slightly less exact; none: the checkpoint's own)")
     p.add_argument("--epochs", type=positive_int, default=None,
                    help=f"epochs to train ({DEMO['epochs']} for --demo, else 20); with a "
                         "seed they fix the result")
@@ -111,6 +117,9 @@ def run(args):
     if args.resume and args.checkpoint:
         args.parser.error("--resume continues training (with --demo or --data), not "
                           "--checkpoint")
+    if args.quantize and not args.checkpoint:
+        args.parser.error("--quantize is for translating with --checkpoint PATH (training "
+                          "runs in float32; quantize the model it saves)")
     if args.threads is not None:
         from .. import set_num_threads
         set_num_threads(args.threads)
@@ -125,7 +134,7 @@ def _translate(args):
     from .model import Seq2Seq
     if args.sentences and args.input:
         args.parser.error("give sentences or --input FILE, not both")
-    model = Seq2Seq.load(args.checkpoint)
+    model = quantized(Seq2Seq.load(args.checkpoint), args.quantize)
     if args.sentences:
         sentences = list(args.sentences)
     elif args.input:
@@ -201,7 +210,7 @@ def _train(args):
     epochs = args.epochs if args.epochs is not None else (DEMO["epochs"] if demo else 20)
     train, valid, test = _load_pairs(args)
     if args.resume:  # the model (vocabularies included) as the interrupted run saved it
-        model = Seq2Seq.load(args.resume).train()
+        model = trainable(Seq2Seq.load(args.resume), args.resume, args.parser)
     else:
         src_tok, tgt_tok = _subword_tokenizers(train, args.vocab_size)
         model = Seq2Seq.from_pairs(

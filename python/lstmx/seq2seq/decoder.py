@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from .._matmul import linear
 from ..checks import check_float_dtype
 from ..nn.cells import GRUCell, LSTMCell
 from ..nn.layers import Dropout, Embedding, Linear
@@ -159,7 +158,7 @@ class Decoder(Module):
 
     def _logits(self, tilde):
         """Output projection of one step, kept out of the backward stacks."""
-        return linear(tilde, self.out.weight.data, self.out.bias.data)
+        return self.out.project(tilde)
 
     def step(self, ids: ArrayLike, state: DecoderState
              ) -> tuple[np.ndarray, DecoderState, np.ndarray | None]:
@@ -214,6 +213,7 @@ class Decoder(Module):
                  ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray | None]]:
         """``(dmemory (S, B, K), (dh0 (L, B, H), dc0 or None))`` from ``dlogits (T, B, V)``."""
         if self._cache is None:
+            self.check_trainable()  # a quantized decoder says so
             raise RuntimeError("backward() needs a forward() in training mode first")
         tildes, forced = self._cache
         self._cache = None

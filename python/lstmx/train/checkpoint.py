@@ -4,8 +4,11 @@ File layout (a plain NumPy ``.npz``, read with ``allow_pickle=False``):
 
 ``header``
     a uint8 array holding UTF-8 JSON: ``{"format": "lstmx-checkpoint", "version": 1,
-    "model": {"class", "module", "config"}, "parameters", "optimizer", "schedule", "rng",
-    "extra"}``. Every numpy array inside those trees is replaced by ``{"__ndarray__": key}``.
+    "model": {"class", "module", "config"}, "quantization", "parameters", "optimizer",
+    "schedule", "rng", "extra"}``. Every numpy array inside those trees is replaced by
+    ``{"__ndarray__": key}``. ``quantization`` is None for a float model, "int8" or
+    "bfloat16" for one made by ``lstmx.quantize`` (whose parameters hold the quantized
+    arrays); ``load_model`` quantizes the rebuilt model alike before loading them.
 ``<key>``
     one entry per array, keyed by its place in the tree, e.g. ``parameters/lstm.weight_ih_l0``
     or ``optimizer/state/0.m``.
@@ -45,6 +48,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+
+from ..nn.quantized import DTYPES as QUANTIZED_DTYPES
+from ..nn.quantized import quantize, quantized_dtype
 
 if TYPE_CHECKING:
     from ..nn.module import Module
@@ -178,7 +184,8 @@ def save_checkpoint(path: str | os.PathLike[str], model: Module,
     the epoch and the history) to ``path`` atomically. Returns ``path``.
 
     ``model.config`` (a JSON-able dict), when the model has one, is stored so that
-    ``load_model(path)`` can rebuild the model with ``type(model).from_config(config)``.
+    ``load_model(path)`` can rebuild the model with ``type(model).from_config(config)``; a
+    quantized model's quantization is recorded with it.
     """
     path = os.fspath(path)
     cls = type(model)
@@ -187,6 +194,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: Module,
         "version": VERSION,
         "model": {"class": cls.__qualname__, "module": cls.__module__,
                   "config": getattr(model, "config", None)},
+        "quantization": quantized_dtype(model),
     }
     arrays: dict[str, Any] = {}  # Any: the np.savez stub types allow_pickle among **kwds
     trees = {
@@ -279,8 +287,9 @@ class Checkpoint:
     """What ``load_checkpoint`` read from one file.
 
     Attributes: ``path``; ``model_class`` and ``model_module`` (names); ``config`` (dict or
-    None); ``parameters`` (``OrderedDict`` name -> array); ``optimizer``, ``schedule``
-    (state dicts or None); ``rng`` (generator states); ``extra`` (whatever was saved).
+    None); ``quantization`` (None, "int8" or "bfloat16"); ``parameters`` (``OrderedDict``
+    name -> array); ``optimizer``, ``schedule`` (state dicts or None); ``rng`` (generator
+    states); ``extra`` (whatever was saved).
     """
 
     def __init__(self, path: str, header: Mapping[str, Any],
@@ -291,6 +300,9 @@ class Checkpoint:
         self.model_module = _expect(model.get("module"), str, "model module")
         self.config = _expect(_decode(model.get("config"), arrays), (dict, type(None)),
                               "model config")
+        self.quantization = header.get("quantization")
+        if self.quantization not in (None, *QUANTIZED_DTYPES):
+            raise ValueError(f"unknown quantization {self.quantization!r}")
         self.parameters = OrderedDict(_expect(_decode(header.get("parameters"), arrays), dict,
                                               "parameters"))
         for name, value in self.parameters.items():
@@ -304,11 +316,15 @@ class Checkpoint:
 
     def check_model(self, model: Module) -> None:
         """Raise ValueError (naming this file) unless ``model`` has the checkpoint's class
-        name, config, parameter names, shapes and dtypes."""
+        name, config, quantization, parameter names, shapes and dtypes."""
         problems = []
         name = type(model).__qualname__
         if name != self.model_class:
             problems.append(f"checkpoint holds a {self.model_class}, the model is a {name}")
+        quantization = quantized_dtype(model)
+        if quantization != self.quantization:
+            problems.append(f"the checkpoint's model is {_precision(self.quantization)}, this "
+                            f"one is {_precision(quantization)}")
         config = getattr(model, "config", None)
         if config is not None and self.config is not None and config != self.config:
             keys = sorted(set(config) | set(self.config))
@@ -366,6 +382,11 @@ class Checkpoint:
             raise ValueError(f"{self.path}: cannot restore ({type(e).__name__}: {e}); "
                              "nothing was changed") from None
         return model
+
+
+def _precision(quantization):
+    return "float" if quantization is None else \
+        f"quantized to {quantization} (inference only)"
 
 
 def _expect(value, types, what):
@@ -474,7 +495,8 @@ def _model_class(path, name, module):
 
 
 def load_model(path: str | os.PathLike[str]) -> Module:
-    """Rebuild the saved model with ``from_config(config)`` and load its parameters.
+    """Rebuild the saved model with ``from_config(config)`` (quantized with ``lstmx.quantize``
+    when it was saved quantized) and load its parameters.
 
     Only lstmx's model classes (and those given to ``register_model_class``) are rebuilt;
     a checkpoint naming any other class is refused before anything is imported."""
@@ -484,4 +506,6 @@ def load_model(path: str | os.PathLike[str]) -> Module:
                          "load_checkpoint(path).restore(model)")
     cls = _model_class(path, ckpt.model_class, ckpt.model_module)
     model = cls.from_config(ckpt.config)
+    if ckpt.quantization is not None:
+        model = quantize(model, ckpt.quantization)
     return ckpt.restore(model)
