@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -190,7 +191,17 @@ void Rows::fill(const float* x, long ldx, long m0, long m1) {
       continue;
     }
     float amax = 0.0f;
-    for (long k = 0; k < K; ++k) amax = std::max(amax, std::fabs(v[k]));
+    bool finite = true;
+    for (long k = 0; k < K; ++k) {
+      const float a = std::fabs(v[k]);
+      finite &= a <= std::numeric_limits<float>::max();
+      amax = std::max(amax, a);
+    }
+    if (!finite) {  // a NaN scale: the row's products are NaN, as in float32
+      scale.get()[m] = std::numeric_limits<float>::quiet_NaN();
+      std::memset(out, 128, size_t(Kp));
+      continue;
+    }
     const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
     scale.get()[m] = amax / 127.0f;
     for (long k = 0; k < K; ++k) {

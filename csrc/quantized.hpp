@@ -5,7 +5,8 @@
 //
 // int8, one row v (a weight row, or one row of the activations at each product):
 //   amax = max|v|;  q = rint(v · (127 / amax)) in [-127, 127];  scale = amax / 127
-//   (amax = 0: q = 0, scale = 0). Every operation is one float32 operation, rounded to
+//   (amax = 0: q = 0, scale = 0; a row with a NaN or an infinity: q = 0, scale = NaN, so
+//   its products are NaN, as they would be in float32). Every operation is one float32 operation, rounded to
 //   nearest even, so every path (and NumPy) quantizes to the same integers.
 //   y[m, n] = float(Σ_k xq[m, k] · wq[n, k]) · (xs[m] · ws[n]) (+ bias[n], one fused
 //   multiply-add). The integer sum is exact on every path.

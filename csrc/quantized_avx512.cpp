@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -268,9 +269,18 @@ LSTMX_AMX void amx_int8(const Matrix& w, const Rows& x, long m0, long m1, long p
 // the same results) as the portable loop in quantized.cpp.
 LSTMX_Q512 void fill_int8(const float* v, long K, long Kp, uint8_t* out, float* scale) {
   __m512 mx = _mm512_setzero_ps();
+  const __m512 big = _mm512_set1_ps(std::numeric_limits<float>::max());
+  __mmask16 bad = 0;  // NaN or infinite values
   for (long k = 0; k < K; k += 16) {
     const __mmask16 m = K - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (K - k)) - 1);
-    mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, v + k)));
+    const __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(m, v + k));
+    bad |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ);
+    mx = _mm512_max_ps(mx, a);
+  }
+  if (bad) {  // a NaN scale: the row's products are NaN, as in float32
+    *scale = std::numeric_limits<float>::quiet_NaN();
+    std::memset(out, 128, size_t(Kp));
+    return;
   }
   const float amax = _mm512_reduce_max_ps(mx);
   const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;

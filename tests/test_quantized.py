@@ -47,7 +47,9 @@ FLOAT_ATOL = 0.05
 
 @contextlib.contextmanager
 def quantized_path(name):
-    """Run the native quantized products on path ``name`` ("portable" or "auto")."""
+    """Run the native quantized products on path ``name``: "portable", "avx512" (VNNI or
+    BF16, no AMX) or "auto" (the CPU's best: AMX tiles for int8 where present). A path the
+    CPU lacks falls back to the next one, so every name runs everywhere."""
     previous = _core.set_quantized_path(name)
     try:
         yield
@@ -161,9 +163,13 @@ def test_the_float_matmul_hook_is_the_plain_forward_and_has_no_backward(rng):
 
 # -- native products against the reference ------------------------------------------------
 
-@pytest.mark.parametrize("path", ["portable", "auto"])
+PATHS = ["portable", "avx512", "auto"]
+
+
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("M,N,K", [(1, 1, 1), (3, 5, 7), (1, 64, 64), (17, 33, 301)])
+@pytest.mark.parametrize("M,N,K", [(1, 1, 1), (3, 5, 7), (1, 64, 64), (17, 33, 301), (2, 150, 40),
+                                   (50, 70, 130)])
 def test_native_product_equals_the_reference_exactly(rng, dtype, path, M, N, K):
     x, w, bias = f32(rng, M, K), f32(rng, N, K), f32(rng, N)
     x[0, 0] = 0  # and a row of zeros when there is room for one
@@ -184,15 +190,32 @@ def test_native_product_equals_the_reference_exactly(rng, dtype, path, M, N, K):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_both_paths_agree_bit_for_bit_in_a_layer(rng, dtype):
-    lstm = LSTM(12, 16, num_layers=2, bidirectional=True, seed=1)
+@pytest.mark.parametrize("B", [3, 20])  # 20: whole blocks of 16 rows on the AMX tiles
+def test_every_path_agrees_bit_for_bit_in_a_layer(rng, dtype, B):
+    lstm = LSTM(12, 40, num_layers=2, bidirectional=True, seed=1)
     q = lstmx.quantize(lstm, dtype)
-    x = f32(rng, 6, 3, 12)
-    with quantized_path("portable"):
-        y0, (h0, c0) = q(x, lengths=np.array([6, 2, 5]))
-    with quantized_path("auto"):
-        y1, (h1, c1) = q(x, lengths=np.array([6, 2, 5]))
-    assert np.array_equal(y0, y1) and np.array_equal(h0, h1) and np.array_equal(c0, c1)
+    x = f32(rng, 6, B, 12)
+    lengths = rng.integers(1, 7, B)
+    outs = []
+    for path in PATHS:
+        with quantized_path(path):
+            y, (h, c) = q(x, lengths=lengths)
+        outs.append((y, h, c))
+    for other in outs[1:]:
+        assert all(np.array_equal(a, b) for a, b in zip(outs[0], other))
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_non_finite_input_row_gives_nan_products(rng, path):
+    x, w = f32(rng, 20, 33), f32(rng, 18, 33)
+    x[3, 5], x[17, 0] = np.nan, -np.inf
+    qw = quantize(w, "int8")
+    with quantized_path(path):
+        got = _core.quantized_linear(x, _core.QuantizedMatrix(qw.data, qw.scale))
+    want = quantized_linear(x, qw)
+    assert np.isnan(got[[3, 17]]).all() and np.isnan(want[[3, 17]]).all()
+    keep = np.setdiff1d(np.arange(20), [3, 17])
+    assert np.array_equal(got[keep], want[keep])
 
 
 def test_quantized_matrix_refuses_what_it_cannot_pack():

@@ -63,24 +63,27 @@ def _float32_matrix(a: ArrayLike, name: str) -> np.ndarray:
 
 # -- int8 -----------------------------------------------------------------------------------
 
-def quantize_int8(v: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def quantize_int8(v: ArrayLike, nonfinite: str = "raise") -> tuple[np.ndarray, np.ndarray]:
     """Symmetric int8 quantization of each row of ``v`` (R, K) float32.
 
     Returns ``(q (R, K) int8, scale (R,) float32)`` with ``v ≈ q * scale[:, None]``.
-    A row of zeros gets ``scale = 0``. Non-finite entries raise ValueError naming the
-    first such row (a scale cannot stand for them).
+    A row of zeros gets ``scale = 0``. A row with a NaN or an infinity cannot be stood for
+    by a scale: ``nonfinite="raise"`` (weights) raises ValueError naming the first such
+    row; ``"nan"`` (activations, at every product) gives it ``q = 0`` and ``scale = NaN``,
+    so that its products are NaN, as they would be in float32.
     """
     v = _float32_matrix(v, "v")
     finite = np.isfinite(v).all(axis=1)
-    if not finite.all():
+    if not finite.all() and nonfinite == "raise":
         row = int(np.argmin(finite))
         bad = float(v[row][~np.isfinite(v[row])][0])
         raise ValueError(f"cannot quantize to int8: row {row} holds {bad}")
+    v = np.where(finite[:, None], v, _F32(0))
     amax = np.abs(v).max(axis=1) if v.shape[1] else np.zeros(v.shape[0], _F32)
     zero = amax == 0
     # inv = 127 / amax and scale = amax / 127, both divisions in float32
     inv = np.where(zero, _F32(0), _Q / np.where(zero, _F32(1), amax)).astype(_F32)
-    scale = (amax / _Q).astype(_F32)
+    scale = np.where(finite, amax / _Q, _F32(np.nan)).astype(_F32)
     # rint rounds half to even; the clip only guards against inv rounding up
     q = np.clip(np.rint(v * inv[:, None]), -127, 127).astype(np.int8)
     return q, scale
@@ -178,7 +181,7 @@ def quantized_linear(x: ArrayLike, weight: QuantizedWeight,
     x = _float32_matrix(x, "x")
     if weight.dtype == "int8":
         assert weight.scale is not None  # int8 weights always carry their scales
-        y = int8_matmul(*quantize_int8(x), weight.data, weight.scale)
+        y = int8_matmul(*quantize_int8(x, nonfinite="nan"), weight.data, weight.scale)
     else:
         y = bfloat16_matmul(to_bfloat16(x), weight.data)
     if bias is not None:
