@@ -40,6 +40,27 @@ def _log_probs(logits, pad_id, sos_id):
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
+def _best_tokens(logits, K, pad_id, sos_id, rows=64):
+    """The K most probable tokens of each row of ``logits (R, V)`` and their log-probabilities
+    (float64, exactly ``_log_probs``'s values): (ids (R, K), logp (R, K)).
+
+    A beam can only keep its own K best continuations, so the search needs no more of the
+    (R, V) log-probabilities. The rows go ``rows`` at a time, so that each block's float64
+    copy stays in cache through its passes (max, exp, sum, selection)."""
+    R, V = logits.shape
+    ids = np.empty((R, K), np.int64)
+    logp = np.empty((R, K))
+    for r0 in range(0, R, rows):
+        z = logits[r0:r0 + rows].astype(np.float64)
+        z[:, [pad_id, sos_id]] = -np.inf
+        z -= z.max(axis=-1, keepdims=True)
+        lse = np.log(np.exp(z).sum(axis=-1, keepdims=True))
+        top = np.argpartition(z, V - K, axis=1)[:, V - K:]
+        ids[r0:r0 + rows] = top
+        logp[r0:r0 + rows] = np.take_along_axis(z, top, axis=1) - lse
+    return ids, logp
+
+
 def _row_limits(max_len, B):
     """max_len (an int or (B,) ints) as a (B,) int64 array, each at least 1."""
     limits = np.broadcast_to(np.asarray(max_len, dtype=np.int64), (B,)).copy()
@@ -128,17 +149,22 @@ def beam_search(model: Any, src: ArrayLike, lengths: ArrayLike, max_len: int | A
     base = np.arange(B)[:, None]
     for t in range(int(limits.max())):
         logits, state, w = model.decoder.step(ids, state)
-        logp = _log_probs(logits, pad_id, sos_id).reshape(B, K, V)
-        logp[done] = -np.inf
-        logp[done, pad_id] = 0.0
-        cand = (scores[:, :, None] + logp).reshape(B, K * V)
-        top = np.argpartition(-cand, K - 1, axis=1)[:, :K] if K < K * V else \
-            np.broadcast_to(np.arange(K * V), (B, K * V))
-        val = np.take_along_axis(cand, top, axis=1)
+        # each beam's K best continuations (a finished beam's only one is <pad>, at no cost),
+        # as flat indices k * V + token into the sentence's K * V candidates
+        tok_k, logp = _best_tokens(logits, K, pad_id, sos_id)
+        tok_k, logp = tok_k.reshape(B, K, K), logp.reshape(B, K, K)
+        tok_k[done], logp[done] = pad_id, -np.inf
+        logp[done, 0] = 0.0
+        flat = (np.arange(K)[None, :, None] * V + tok_k).reshape(B, K * K)
+        cand = (scores[:, :, None] + logp).reshape(B, K * K)
+        pick = np.argpartition(-cand, K - 1, axis=1)[:, :K] if K < K * K else \
+            np.broadcast_to(np.arange(K * K), (B, K * K))
+        top = np.take_along_axis(flat, pick, axis=1)
+        val = np.take_along_axis(cand, pick, axis=1)
         order = np.lexsort((top, -val), axis=1)  # best first; ties: lower index first
         top = np.take_along_axis(top, order, axis=1)
         parent, tok = top // V, top % V
-        scores = np.take_along_axis(cand, top, axis=1)
+        scores = np.take_along_axis(val, order, axis=1)
         was_done = done[base, parent]
         done = was_done | (tok == eos_id) | (t + 1 >= limits[:, None])
         steps = steps[base, parent] + ~was_done
