@@ -23,6 +23,7 @@ using namespace lstmx;
 namespace lstmx {
 void bind_recurrent(py::module_& m);  // recurrent_binding.cpp
 void bind_quantized(py::module_& m);  // quantized_binding.cpp
+void bind_search(py::module_& m);     // search.cpp
 }
 
 namespace {
@@ -306,4 +307,5 @@ PYBIND11_MODULE(_core, m) {
      py::arg("alpha") = 1.0f, py::arg("beta") = 0.0f, py::arg("packed") = false);
   bind_recurrent(m);
   bind_quantized(m);
+  bind_search(m);
 }
