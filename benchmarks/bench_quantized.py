@@ -279,8 +279,8 @@ def check_targets(results):
 
 
 def print_targets(checks):
-    print("issue 36's targets (LSTM, this run, judged on the ratios of medians; minimums' in "
-          "parentheses; timings vary ±15-25 % on a shared machine):")
+    print("issue 36's targets (this run; layer speed-ups judged on the ratios of medians, "
+          "minimums' in parentheses; timings vary ±15-25 % on a shared machine):")
     for title, got in checks:
         if got:
             print(f"  {title}: " + ", ".join(f"{s} {target_value(v)} {'met' if ok else 'NOT met'}"
@@ -290,7 +290,103 @@ def print_targets(checks):
 def target_value(v):
     if isinstance(v, tuple):
         return f"{num(v[0], '.2f')} ({num(v[1], '.2f')})"
-    return num(v, ".2f")
+    return num(v, ".4g")
+
+
+# -- whole models: the translation demo's BLEU and beam-search time, a char model's bpc ---
+
+MODEL_DTYPES = ("float32", "int8", "bfloat16")
+
+
+def variants(model):
+    """{dtype: the model, or its quantized copy}."""
+    return {dt: model if dt == "float32" else lstmx.quantize(model, dt) for dt in MODEL_DTYPES}
+
+
+def translation_rows(path, rounds, beam_size):
+    """Held-out BLEU and beam-search time of a translation checkpoint (``lstmx translate
+    --demo --save PATH``) on the shipped corpus's test split (the demo's: seed 0), in float32,
+    int8 and bfloat16; the three decode the whole split in turn, ``rounds`` times."""
+    from lstmx.data.tatoeba_en_fr import tatoeba_en_fr
+    from lstmx.metrics import corpus_bleu
+    from lstmx.seq2seq import Seq2Seq
+    from lstmx.seq2seq.command import DEMO
+    model = Seq2Seq.load(path)
+    _, _, test = tatoeba_en_fr(DEMO["n_valid"], DEMO["n_test"], seed=0)
+    sources, references = [s for s, _ in test], [t for _, t in test]
+    models = variants(model)
+    times = {dt: [] for dt in models}
+    bleu = {}
+    for r in range(rounds):
+        for dt, m in (list(models.items()) if r % 2 == 0 else list(models.items())[::-1]):
+            t0 = time.perf_counter()
+            hyps = m.translate_batch(sources, beam_size=beam_size)
+            times[dt].append(time.perf_counter() - t0)
+            bleu[dt] = corpus_bleu(hyps, [references]).score
+    return {"checkpoint": str(path), "pairs": len(test), "beam_size": beam_size,
+            "rows": [{"dtype": dt, "bleu": bleu[dt], "seconds": min(times[dt]),
+                      "all_seconds": times[dt]} for dt in models]}
+
+
+def char_rows(path, text_path, val_fraction):
+    """Validation bits per character of a char-model checkpoint (``lstmx generate ... --save
+    PATH``) on the held-out end of its text (``--char-text``, default the ``--demo`` corpus),
+    in float32, int8 and bfloat16."""
+    from lstmx.charlm.corpus import stdlib_docstrings
+    from lstmx.charlm.dataset import BPTTBatches
+    from lstmx.charlm.evaluate import evaluate
+    from lstmx.charlm.train import split_ids
+    from lstmx.arguments import read_utf8_text
+    from lstmx.train.checkpoint import load_model
+    model = load_model(path)
+    text = read_utf8_text(text_path) if text_path else stdlib_docstrings()
+    _, val_ids = split_ids(model.vocab.encode(text), val_fraction)
+    batches = BPTTBatches(val_ids, 32, 64)
+    return {"checkpoint": str(path), "characters": int(len(val_ids)),
+            "rows": [{"dtype": dt, "bpc": evaluate(m, batches)["bpc"]}
+                     for dt, m in variants(model).items()]}
+
+
+def print_models(models):
+    tr, ch = models.get("translation"), models.get("char")
+    if tr:
+        base = tr["rows"][0]
+        print(f"translation: {tr['checkpoint']}, {tr['pairs']} held-out pairs, beam size "
+              f"{tr['beam_size']}; time: the fastest of the rounds")
+        print(f"{'dtype':10s} {'BLEU':>7s} {'Δ BLEU':>7s} {'beam s':>8s} {'speed-up':>9s}")
+        for row in tr["rows"]:
+            print(f"{row['dtype']:10s} {row['bleu']:7.2f} {row['bleu'] - base['bleu']:+7.2f} "
+                  f"{row['seconds']:8.2f} {base['seconds'] / row['seconds']:8.2f}x")
+        print()
+    if ch:
+        base = ch["rows"][0]
+        print(f"char model: {ch['checkpoint']}, {ch['characters']:,} held-out characters")
+        print(f"{'dtype':10s} {'bpc':>7s} {'Δ bpc':>8s}")
+        for row in ch["rows"]:
+            print(f"{row['dtype']:10s} {row['bpc']:7.4f} {row['bpc'] - base['bpc']:+8.4f}")
+        print()
+
+
+def model_targets(models):
+    """issue 36's model targets: [(title, [(what, value, met)])]."""
+    out = []
+    tr, ch = models.get("translation"), models.get("char")
+    if tr:
+        rows = {r["dtype"]: r for r in tr["rows"]}
+        base = rows["float32"]
+        out.append(("translation BLEU within 0.5 of float32",
+                    [(dt, round(rows[dt]["bleu"] - base["bleu"], 2),
+                      abs(rows[dt]["bleu"] - base["bleu"]) <= 0.5) for dt in ("int8", "bfloat16")]))
+        speed = base["seconds"] / rows["int8"]["seconds"]
+        out.append(("beam search >= 1.5x faster quantized (int8) than float32",
+                    [("int8", round(speed, 2), speed >= 1.5)]))
+    if ch:
+        rows = {r["dtype"]: r for r in ch["rows"]}
+        out.append(("char model bpc within 0.02 of float32",
+                    [(dt, round(rows[dt]["bpc"] - rows["float32"]["bpc"], 4),
+                      abs(rows[dt]["bpc"] - rows["float32"]["bpc"]) <= 0.02)
+                     for dt in ("int8", "bfloat16")]))
+    return out
 
 
 # -- command line ------------------------------------------------------------------------
@@ -324,7 +420,29 @@ def parse_args(argv=None):
                    help="where to write the results (default: benchmarks/results/quantized.json)")
     p.add_argument("--quick", action="store_true", help="smoke test: 2 rounds, 1 warm-up")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and inputs (default 0)")
+    m = p.add_argument_group("whole models (issue 36's accuracy and beam-search targets)")
+    m.add_argument("--translation", metavar="PATH", type=Path, default=None,
+                   help="a translation checkpoint (lstmx translate --demo saves translation.npz): "
+                        "held-out BLEU and beam-search time in float32, int8 and bfloat16")
+    m.add_argument("--beam-size", type=int, default=5, help="beam width for --translation")
+    m.add_argument("--rounds", type=int, default=3,
+                   help="decodings of the test split per dtype for --translation (default 3)")
+    m.add_argument("--char", metavar="PATH", type=Path, default=None,
+                   help="a char-model checkpoint (lstmx generate --demo --save PATH): validation "
+                        "bits per character in float32, int8 and bfloat16")
+    m.add_argument("--char-text", metavar="FILE", default=None,
+                   help="the text the char model was trained on (default: the --demo corpus)")
+    m.add_argument("--val-fraction", type=float, default=0.05,
+                   help="held-out end of that text, as in training (default 0.05)")
+    m.add_argument("--models-only", action="store_true",
+                   help="skip the layer timings: only --translation and --char")
     args = p.parse_args(argv)
+    for name in ("translation", "char"):
+        path = getattr(args, name)
+        if path is not None and not path.is_file():
+            p.error(f"--{name}: no such file: {path}")
+    if args.models_only and not (args.translation or args.char):
+        p.error("--models-only needs --translation PATH and/or --char PATH")
     args.repeats = args.repeats if args.repeats is not None else (2 if args.quick else 25)
     args.warmup = max(1, args.warmup if args.warmup is not None else (1 if args.quick else 2))
     if args.repeats < 1:
@@ -387,7 +505,7 @@ def main(argv=None):
     print_header(info, args, paths, with_torch)
 
     results = []
-    for cell in args.cells:
+    for cell in ([] if args.models_only else args.cells):
         for size in args.sizes:
             layer, module, _, x, _ = build_group(cell, size, np.float32, with_torch, args.seed)
             impls = make_impls(cell, layer, module, x, with_torch, paths["int8_no_amx"] is not None)
@@ -402,10 +520,19 @@ def main(argv=None):
     print()
     _core.set_quantized_path("auto")  # each no-AMX call restored it already; to be sure
 
-    print_times(results)
-    print_ratios(results)
-    print_accuracy(results)
-    checks = check_targets(results)
+    checks = []
+    if results:
+        print_times(results)
+        print_ratios(results)
+        print_accuracy(results)
+        checks = check_targets(results)
+    models = {}
+    if args.translation:
+        models["translation"] = translation_rows(args.translation, args.rounds, args.beam_size)
+    if args.char:
+        models["char"] = char_rows(args.char, args.char_text, args.val_fraction)
+    print_models(models)
+    checks += model_targets(models)
     print_targets(checks)
     elapsed = time.perf_counter() - start
     print(f"load average at end {[round(v, 2) for v in os.getloadavg()]}; wall time {elapsed:.0f} s")
@@ -419,6 +546,7 @@ def main(argv=None):
                      "seed": args.seed, "torch": with_torch, "baseline": BASELINE,
                      "implementations": IMPLS},
         "results": results,
+        "models": models,
         "targets": [{"target": t, "rows": [
             {"size": s, "median_ratio": v[0], "min_ratio": v[1], "met": ok} if isinstance(v, tuple)
             else {"size": s, "value": v, "met": ok} for s, v, ok in got]} for t, got in checks],
