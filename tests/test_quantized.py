@@ -573,3 +573,17 @@ def test_a_quantized_checkpoint_does_not_resume_training(char_model, tmp_path, c
     with pytest.raises(SystemExit) as stop:  # a model already quantized otherwise
         main(["generate", "--checkpoint", str(tmp_path / "q.npz"), "--quantize", "bfloat16"])
     assert stop.value.code == 2 and "already quantized (int8)" in capsys.readouterr().err
+
+
+def test_the_example_compares_a_layer_in_every_dtype(capsys):
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "examples"))
+    try:
+        import quantized_inference
+    finally:
+        sys.path.pop(0)
+    rows = quantized_inference.compare_layer(steps=3, batch=2, size=8, layers=1, repeats=1)
+    assert [r[0] for r in rows] == ["float32", "int8", "bfloat16"]
+    assert rows[0][1] == 0 and 0 < rows[1][1] < 0.05 and 0 < rows[2][1] < 0.05
+    assert quantized_inference.main(["--steps", "2", "--batch", "1", "--size", "8",
+                                     "--layers", "1"]) == 0
+    assert "int8" in capsys.readouterr().out
