@@ -3,6 +3,7 @@
 #include "quantized.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -80,7 +81,7 @@ void portable_int8(const Matrix& w, const Rows& x, long m0, long m1, long p0, lo
         for (long k = 0; k < w.Kp; ++k) acc += int32_t(xr[k]) * panel[(k / 4) * 64 + l * 4 + k % 4];
         acc -= w.comp[c];
         const float s = x.scale.get()[m] * w.scale[c];
-        const float v = std::fma(float(acc), s, bias ? bias[c] : 0.0f);
+        const float v = bias ? std::fma(float(acc), s, bias[c]) : float(acc) * s;
         y[m * ldy + c] = accumulate ? y[m * ldy + c] + v : v;
       }
     }
@@ -97,8 +98,8 @@ void portable_bf16(const Matrix& w, const Rows& x, long m0, long m1, long p0, lo
         const long c = p * kPanel + l;
         float acc = 0.0f;
         for (long k = 0; k < w.Kp; k += 2)
-          for (long j : {k + 1, k})  // the odd input of a pair first, as vdpbf16ps; products are exact
-            acc = flush(acc + bf16_value(xr[j]) * bf16_value(panel[(k / 2) * 32 + l * 2 + j % 2]));
+          for (long j : {k + 1, k})  // the odd input of a pair first, as vdpbf16ps: one rounding each
+            acc = flush(std::fma(bf16_value(xr[j]), bf16_value(panel[(k / 2) * 32 + l * 2 + j % 2]), acc));
         const float v = acc + (bias ? bias[c] : 0.0f);
         y[m * ldy + c] = accumulate ? y[m * ldy + c] + v : v;
       }
@@ -108,19 +109,21 @@ void portable_bf16(const Matrix& w, const Rows& x, long m0, long m1, long p0, lo
 
 // -- the path ---------------------------------------------------------------------------
 
-// 0 auto (the CPU's best), 1 avx512 (no AMX), 2 portable; -1 not yet read from LSTMX_QUANTIZED
-int choice = -1;
+// 0 auto (the CPU's best), 1 avx512 (no AMX), 2 portable; first read from LSTMX_QUANTIZED
+// (a function-local static: initialised once, whichever thread asks first)
 const char* const kChoices[] = {"auto", "avx512", "portable"};
 
-int current() {
-  if (choice < 0) {
-    choice = 0;
+std::atomic<int>& choice() {
+  static std::atomic<int> c([] {
     if (const char* e = std::getenv("LSTMX_QUANTIZED"))
       for (int i = 0; i < 3; ++i)
-        if (std::strcmp(e, kChoices[i]) == 0) choice = i;
-  }
-  return choice;
+        if (std::strcmp(e, kChoices[i]) == 0) return i;
+    return 0;
+  }());
+  return c;
 }
+
+int current() { return choice().load(std::memory_order_relaxed); }
 
 bool fast(Kind k) {
   if (current() == 2) return false;
@@ -153,7 +156,11 @@ void pack_bf16(Matrix& m, const uint16_t* w, long N, long K, int gates) {
   for (long c = 0; c < m.panels * kPanel; ++c) {
     const long n = m.row[c];
     if (n < 0) continue;
-    for (long k = 0; k < K; ++k) std::memcpy(m.data.get() + offset(m, c, k, 2), &w[n * K + k], 2);
+    for (long k = 0; k < K; ++k) {
+      uint16_t b = w[n * K + k];
+      if ((b & 0x7f80u) == 0) b &= 0x8000u;  // a subnormal is zero to vdpbf16ps: to every path
+      std::memcpy(m.data.get() + offset(m, c, k, 2), &b, 2);
+    }
   }
 }
 
@@ -162,10 +169,11 @@ void Rows::reserve(const Matrix& w, long rows) {
   K = w.K;
   Kp = w.Kp;
   ld = (Kp * (kind == Kind::int8 ? 1 : 2) + 63) / 64 * 64;
-  if (rows > M || q.get() == nullptr) {
-    q.resize(std::max(rows, 1L) * ld);
-    scale.resize(std::max(rows, 1L));
-    M = rows;
+  if (rows > M || rows * ld > bytes || q.get() == nullptr) {
+    M = std::max(rows, M);
+    bytes = std::max(M, 1L) * ld;
+    q.resize(bytes);
+    scale.resize(std::max(M, 1L));
   }
 }
 
@@ -203,6 +211,11 @@ void Rows::fill(const float* x, long ldx, long m0, long m1) {
       continue;
     }
     const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    if (!(inv <= std::numeric_limits<float>::max())) {  // amax < 127 / FLT_MAX: a zero row
+      scale.get()[m] = 0.0f;
+      std::memset(out, 128, size_t(Kp));
+      continue;
+    }
     scale.get()[m] = amax / 127.0f;
     for (long k = 0; k < K; ++k) {
       const float r = std::nearbyint(v[k] * inv);  // round half to even
@@ -248,7 +261,7 @@ const char* set_path(const char* name) {
   const char* before = kChoices[current()];
   for (int i = 0; i < 3; ++i)
     if (std::strcmp(name, kChoices[i]) == 0) {
-      choice = i;
+      choice().store(i);
       return before;
     }
   throw std::invalid_argument(std::string("quantized path must be 'auto', 'avx512' or 'portable', got '") + name + "'");

@@ -4,20 +4,23 @@
 // arithmetic written out, is python/lstmx/reference/quantized.py.
 //
 // int8, one row v (a weight row, or one row of the activations at each product):
-//   amax = max|v|;  q = rint(v · (127 / amax)) in [-127, 127];  scale = amax / 127
-//   (amax = 0: q = 0, scale = 0; a row with a NaN or an infinity: q = 0, scale = NaN, so
-//   its products are NaN, as they would be in float32). Every operation is one float32 operation, rounded to
-//   nearest even, so every path (and NumPy) quantizes to the same integers.
-//   y[m, n] = float(Σ_k xq[m, k] · wq[n, k]) · (xs[m] · ws[n]) (+ bias[n], one fused
-//   multiply-add). The integer sum is exact on every path.
-// bfloat16: v rounded to nearest even (subnormals flushed to zero, as the instructions do);
-//   y[m, n] = the float32 sum over k in pairs, (k+1 then k) per pair, each product exact and
-//   each addition rounded (and flushed) as AVX-512 BF16's vdpbf16ps does (+ bias[n]).
+//   amax = max|v|;  q = rint(v · (127 / amax)) in [-127, 127];  scale = amax / 127.
+//   Every step is one float32 operation rounded to nearest even, so every path (and NumPy)
+//   quantizes to the same integers. A row with amax = 0, or so small that 127 / amax
+//   overflows (amax < 3.7e-37), is a zero row: q = 0, scale = 0. A row holding a NaN or an
+//   infinity has q = 0 and scale = NaN, so its products are NaN, as in float32.
+//   y[m, n] = float(Σ_k xq[m, k] · wq[n, k]) · (xs[m] · ws[n]), or with a bias
+//   fma(float(Σ ...), xs[m] · ws[n], bias[n]). The integer sum is exact on every path.
+// bfloat16: v rounded to nearest even, subnormals flushed to zero (as the instructions treat
+//   them; also in packed weights). y[m, n] = acc + bias[n], where acc runs over k in pairs,
+//   k+1 then k, acc = fma(x[k], w[k], acc) with one rounding per step and a subnormal acc
+//   flushed to zero: AVX-512 BF16's vdpbf16ps.
 //
 // The packed layout is the same on every path: the output columns in panels of 16; per
 // panel, K (padded with zeros to a multiple of 64 for int8, of 2 for bfloat16) in groups of
-// 4 (int8) or 2 (bfloat16) inputs, each group 64 bytes, (16 columns, group). The kernels for AVX-512 VNNI (vpdpbusd: unsigned × signed bytes, so activations
-// are stored as q + 128 and 128 · Σ_k wq[n, k] is taken off) and AVX-512 BF16 (vdpbf16ps)
+// 4 (int8) or 2 (bfloat16) inputs, each group 64 bytes, (16 columns, group). The kernels for
+// AVX-512 VNNI (vpdpbusd: unsigned × signed bytes, so activations are stored as q + 128 and
+// 128 · Σ_k wq[n, k] is taken off), AMX tiles (the same bytes) and AVX-512 BF16 (vdpbf16ps)
 // live in quantized_avx512.cpp; the portable loops in quantized.cpp give the same bits.
 //
 // Column orders: `plain` (column n is weight row n: linear layers, the input product), or
@@ -65,7 +68,7 @@ void pack_bf16(Matrix& m, const uint16_t* w, long N, long K, int gates);
 // (bytes) with a scale per row, bfloat16 as bit patterns; padded to Kp with zeros (int8: 128).
 struct Rows {
   Kind kind = Kind::int8;
-  long M = 0, Kp = 0, ld = 0;  // ld: bytes per row
+  long M = 0, Kp = 0, ld = 0, bytes = 0;  // ld: bytes per row; bytes: allocated
   Buffer<uint8_t> q;
   Buffer<float> scale;
   void reserve(const Matrix& w, long M);                  // room for M rows

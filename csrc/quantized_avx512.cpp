@@ -22,7 +22,8 @@
 #include <limits>
 #include <type_traits>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(LSTMX_NO_QUANTIZED_KERNELS)  // CMakeLists.txt: the compiler knows the instructions
 #define LSTMX_HAVE_Q512 1
 #include <immintrin.h>
 #define LSTMX_Q512 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512bf16,avx2,fma")))
@@ -85,16 +86,17 @@ LSTMX_Q512 inline __m512 mac(__m512 acc, __m512i x, __m512i w) {
   return _mm512_dpbf16_ps(acc, (__m512bh)x, (__m512bh)w);
 }
 
-// The epilogue of one panel's 16 columns: y = float(acc − 128 Σ wq) · (xs · ws) + bias
-// (int8) or y = acc + bias (bfloat16), added to y when accumulating; columns past ncols are
-// neither read nor written.
+// The epilogue of one panel's 16 columns: y = float(acc − 128 Σ wq) · (xs · ws), or
+// fma(float(...), xs · ws, bias) with a bias (int8), or y = acc + bias (bfloat16); added to
+// y when accumulating; columns past ncols are neither read nor written.
 struct Columns {
   long c0;
-  bool any;
+  bool any, biased;
   __mmask16 k;
   __m512 b, ws;
   __m512i comp;
-  LSTMX_Q512 Columns(const Matrix& w, long p, long ncols, const float* bias) : c0(p * kPanel) {
+  LSTMX_Q512 Columns(const Matrix& w, long p, long ncols, const float* bias)
+      : c0(p * kPanel), biased(bias != nullptr) {
     const long n = ncols - c0;
     any = n > 0;
     k = n >= kPanel ? __mmask16(0xFFFF) : n > 0 ? __mmask16((1u << n) - 1) : __mmask16(0);
@@ -114,7 +116,7 @@ struct Columns {
                          bool accumulate) const {
     const __m512 s = _mm512_mul_ps(_mm512_set1_ps(x.scale.get()[m]), ws);
     const __m512 a = _mm512_mask_cvtepi32_ps(_mm512_setzero_ps(), __mmask16(0xFFFF), _mm512_sub_epi32(acc, comp));
-    store(y + m * ldy + c0, _mm512_fmadd_ps(a, s, b), accumulate);
+    store(y + m * ldy + c0, biased ? _mm512_fmadd_ps(a, s, b) : _mm512_mul_ps(a, s), accumulate);
   }
   LSTMX_Q512 void finish(const Matrix&, const Rows&, long m, __m512 acc, float* y, long ldy,
                          bool accumulate) const {
@@ -284,6 +286,11 @@ LSTMX_Q512 void fill_int8(const float* v, long K, long Kp, uint8_t* out, float* 
   }
   const float amax = _mm512_reduce_max_ps(mx);
   const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+  if (!(inv <= std::numeric_limits<float>::max())) {  // amax < 127 / FLT_MAX: a zero row
+    *scale = 0.0f;
+    std::memset(out, 128, size_t(Kp));
+    return;
+  }
   *scale = amax / 127.0f;
   const __m512 vi = _mm512_set1_ps(inv), lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
   const __m512i off = _mm512_set1_epi32(128);

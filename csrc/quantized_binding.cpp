@@ -19,6 +19,14 @@ namespace py = pybind11;
 namespace lstmx {
 namespace {
 
+// A float32 array, or a TypeError that says so (checked() would name x's dtype as the reason).
+void need_float32(const py::handle& o, const char* name) {
+  if (py::isinstance<py::array>(o) && !is_dtype<float>(py::reinterpret_borrow<py::array>(o).dtype()))
+    throw py::type_error(std::string(name) + " has dtype " +
+                         std::string(py::str(py::reinterpret_borrow<py::array>(o).dtype())) +
+                         ", expected float32; lstmx does not cast silently");
+}
+
 const char* kind_name(quant::Kind k) { return k == quant::Kind::int8 ? "int8" : "bfloat16"; }
 
 quant::Kind parse_kind(const std::string& s) {
@@ -42,6 +50,7 @@ std::shared_ptr<quant::Matrix> make_matrix(py::object weight_o, py::object scale
   if (is_dtype<int8_t>(w.dtype())) {
     if (scale_o.is_none()) throw py::value_error("an int8 weight needs its scale (N,) float32");
     checked(w, "weight", w.dtype(), {N, K}, "(N, K)");
+    need_float32(scale_o, "scale");
     py::array s = checked(scale_o, "scale", py::dtype::of<float>(), {N}, "(N,)");
     const float* sp = static_cast<const float*>(s.data());
     for (long n = 0; n < N; ++n)
@@ -68,9 +77,13 @@ py::array_t<float> linear(py::object x_o, const quant::Matrix& w, py::object bia
   py::array x0 = py::reinterpret_borrow<py::array>(x_o);
   if (x0.ndim() != 2) throw py::value_error("x must have shape (M, K), got " + shape_str(shape_of(x0)));
   const long M = x0.shape(0);
+  need_float32(x0, "x");
   py::array x = checked(x0, "x", py::dtype::of<float>(), {M, w.K}, "(M, K)");
   py::array bias;
-  if (!bias_o.is_none()) bias = checked(bias_o, "bias", py::dtype::of<float>(), {w.N}, "(N,)");
+  if (!bias_o.is_none()) {
+    need_float32(bias_o, "bias");
+    bias = checked(bias_o, "bias", py::dtype::of<float>(), {w.N}, "(N,)");
+  }
   if (w.gates > 0) throw py::value_error("this matrix is packed for a recurrent layer (gates > 0); pack it with gates=0");
   py::array_t<float> y({M, w.N});
   if (M == 0) return y;
@@ -85,9 +98,9 @@ py::array_t<float> linear(py::object x_o, const quant::Matrix& w, py::object bia
 
 }  // namespace
 
-const quant::Matrix& quantized_matrix(const py::handle& o, const std::string& name) {
+std::shared_ptr<const quant::Matrix> quantized_matrix(const py::handle& o, const std::string& name) {
   try {
-    return *o.cast<std::shared_ptr<quant::Matrix>>();
+    return o.cast<std::shared_ptr<quant::Matrix>>();
   } catch (const py::cast_error&) {
     throw py::type_error(name + " must be a lstmx._core.QuantizedMatrix, got " +
                          std::string(py::str(o.get_type().attr("__name__"))));

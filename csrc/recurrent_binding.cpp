@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "checks.hpp"
 #include "parallel.hpp"
@@ -52,6 +54,7 @@ struct Checked {
   const int64_t* lengths = nullptr;
   py::dict p;  // the checked parameter arrays
   const quant::Matrix *q_ih = nullptr, *q_hh = nullptr, *q_hr = nullptr;  // quantized inference
+  std::vector<std::shared_ptr<const quant::Matrix>> q_keep;  // alive for the whole call
 };
 
 // Threads a call can use by the cost rule (parallel.hpp): its largest region, and in the
@@ -79,14 +82,22 @@ void check_quantized(Checked& c, const py::dict& params, const py::dict& q) {
   for (auto kv : q) {
     const std::string k = py::str(kv.first);
     if (k != "w_ih" && k != "w_hh" && k != "w_hr") throw py::value_error("quantized has an unknown key '" + k + "'");
-    if (params.contains(k)) throw py::value_error("'" + k + "' is given both in params and in quantized");
   }
+  for (const char* k : {"w_ih", "w_hh", "w_hr"})
+    if (params.contains(k))
+      throw py::value_error(std::string("params['") + k + "'] is given with quantized weights: the weight "
+                            "matrices come from quantized alone");
   if (!q.contains("w_ih") || !q.contains("w_hh")) throw py::value_error("quantized must hold 'w_ih' and 'w_hh'");
   if (!is_dtype<float>(c.dt)) throw py::type_error("quantized weights take float32 inputs; x has dtype " + std::string(py::str(c.dt)));
-  c.q_ih = &quantized_matrix(q["w_ih"], "quantized['w_ih']");
-  c.q_hh = &quantized_matrix(q["w_hh"], "quantized['w_hh']");
+  // the matrices are held (not just pointed to) while the kernels run without the GIL
+  auto hold = [&](const char* key) {
+    c.q_keep.push_back(quantized_matrix(q[key], std::string("quantized['") + key + "']"));
+    return c.q_keep.back().get();
+  };
+  c.q_ih = hold("w_ih");
+  c.q_hh = hold("w_hh");
   c.proj = q.contains("w_hr");
-  if (c.proj) c.q_hr = &quantized_matrix(q["w_hr"], "quantized['w_hr']");
+  if (c.proj) c.q_hr = hold("w_hr");
   if (c.q_ih->N % c.G != 0)
     throw py::value_error("quantized['w_ih'] must have G*H rows (G = " + std::to_string(c.G) + "), got " +
                           std::to_string(c.q_ih->N));

@@ -76,6 +76,8 @@ py::tuple best_tokens(py::object logits_o, long K, std::vector<long> exclude) {
   py::array l0 = py::reinterpret_borrow<py::array>(logits_o);
   if (l0.ndim() != 2) throw py::value_error("logits must have shape (R, V), got " + shape_str(shape_of(l0)));
   const long R = l0.shape(0), V = l0.shape(1);
+  if (!is_dtype<float>(l0.dtype()))
+    throw py::type_error("logits has dtype " + std::string(py::str(l0.dtype())) + ", expected float32");
   py::array logits = checked(l0, "logits", py::dtype::of<float>(), {R, V}, "(R, V)");
   if (K < 1 || K > V)
     throw py::value_error("K must lie in [1, V=" + std::to_string(V) + "], got " + std::to_string(K));

@@ -587,3 +587,65 @@ def test_the_example_compares_a_layer_in_every_dtype(capsys):
     assert quantized_inference.main(["--steps", "2", "--batch", "1", "--size", "8",
                                      "--layers", "1"]) == 0
     assert "int8" in capsys.readouterr().out
+
+
+# -- the edges of the arithmetic (a review's findings) -------------------------------------
+
+def all_paths(fn):
+    """fn() under every path, the results in a list."""
+    out = []
+    for path in PATHS:
+        with quantized_path(path):
+            out.append(fn())
+    return out
+
+
+def test_rows_too_small_for_their_scale_are_zero_rows_on_every_path():
+    # 127 / 1e-38 overflows float32: the row is a zero row, not a row of ±127
+    x = np.array([[1e-38, 0.0, -5e-39], [5e-37, 0.0, 1e-37], [1.0, 0.0, -2.0]], np.float32)
+    w = np.ones((2, 3), np.float32)
+    qx, sx = quantize_int8(x)
+    assert qx[0].tolist() == [0, 0, 0] and sx[0] == 0
+    assert qx[1].tolist() == [127, 0, 25] and sx[1] > 0  # 127 / 5e-37 is still finite
+    qw = quantize(w, "int8")
+    outs = all_paths(lambda: _core.quantized_linear(x, _core.QuantizedMatrix(qw.data, qw.scale)))
+    want = quantized_linear(x, qw)
+    assert all(np.array_equal(o, want) for o in outs)
+    assert (want[0] == 0).all()
+
+
+def test_bfloat16_sums_round_once_per_step_at_the_extremes():
+    # a product below float32's normal range, and one above it cancelled by the sum: both
+    # need the step's single rounding (a fused multiply-add), as vdpbf16ps does
+    x = np.zeros((2, 2), np.float32)
+    w = np.zeros((2, 2), np.float32)
+    x[0] = [2.0 ** -70, 2.0 ** -60]
+    w[0] = [2.0 ** -60, 2.0 ** -70]
+    x[1] = [2.0 ** 64, -2.0 ** 127]
+    w[1] = [2.0 ** 64, 1.0]
+    xb, wb = to_bfloat16(x), to_bfloat16(w)
+    want = bfloat16_matmul(xb, wb)
+    assert np.isfinite(want).all()
+    outs = all_paths(lambda: _core.quantized_linear(bfloat16_to_float32(xb),
+                                                    _core.QuantizedMatrix(wb)))
+    assert all(np.array_equal(o, want) for o in outs)
+
+
+def test_subnormal_bfloat16_weights_count_as_zero_on_every_path():
+    w = np.array([[0x0001, 0x3F80], [0x8005, 0x0000]], np.uint16)  # two subnormals, 1.0, 0
+    x = np.array([[2.0 ** 100, 1.0]], np.float32)
+    outs = all_paths(lambda: _core.quantized_linear(x, _core.QuantizedMatrix(w)))
+    want = bfloat16_matmul(to_bfloat16(x), w)
+    assert want.tolist() == [[1.0, 0.0]]
+    assert all(np.array_equal(o, want) for o in outs)
+
+
+def test_float_weights_beside_quantized_ones_are_refused(rng):
+    qw = quantize(f32(rng, 8, 3), "int8")
+    qh = quantize(f32(rng, 8, 2), "int8")
+    q = {"w_ih": _core.QuantizedMatrix(qw.data, qw.scale),
+         "w_hh": _core.QuantizedMatrix(qh.data, qh.scale, gates=4)}
+    x = f32(rng, 2, 1, 3)
+    with pytest.raises(ValueError, match="w_hr"):
+        _core.recurrent_forward("lstm", x, None, None, {"w_hr": f32(rng, 2, 2)}, training=False,
+                                quantized=q)

@@ -67,7 +67,8 @@ def quantize_int8(v: ArrayLike, nonfinite: str = "raise") -> tuple[np.ndarray, n
     """Symmetric int8 quantization of each row of ``v`` (R, K) float32.
 
     Returns ``(q (R, K) int8, scale (R,) float32)`` with ``v ≈ q * scale[:, None]``.
-    A row of zeros gets ``scale = 0``. A row with a NaN or an infinity cannot be stood for
+    A row of zeros (or with max |v| < 3.7e-37, where 127 / max |v| overflows) gets ``q = 0``
+    and ``scale = 0``. A row with a NaN or an infinity cannot be stood for
     by a scale: ``nonfinite="raise"`` (weights) raises ValueError naming the first such
     row; ``"nan"`` (activations, at every product) gives it ``q = 0`` and ``scale = NaN``,
     so that its products are NaN, as they would be in float32.
@@ -80,10 +81,13 @@ def quantize_int8(v: ArrayLike, nonfinite: str = "raise") -> tuple[np.ndarray, n
         raise ValueError(f"cannot quantize to int8: row {row} holds {bad}")
     v = np.where(finite[:, None], v, _F32(0))
     amax = np.abs(v).max(axis=1) if v.shape[1] else np.zeros(v.shape[0], _F32)
-    zero = amax == 0
-    # inv = 127 / amax and scale = amax / 127, both divisions in float32
-    inv = np.where(zero, _F32(0), _Q / np.where(zero, _F32(1), amax)).astype(_F32)
-    scale = np.where(finite, amax / _Q, _F32(np.nan)).astype(_F32)
+    # inv = 127 / amax and scale = amax / 127, both divisions in float32; a row whose
+    # 127 / amax overflows (amax < 3.7e-37), like a row of zeros, counts as a zero row
+    with np.errstate(divide="ignore", over="ignore"):
+        inv = (_Q / amax).astype(_F32)
+    zero = ~np.isfinite(inv)
+    inv = np.where(zero, _F32(0), inv).astype(_F32)
+    scale = np.where(finite, np.where(zero, _F32(0), amax / _Q), _F32(np.nan)).astype(_F32)
     # rint rounds half to even; the clip only guards against inv rounding up
     q = np.clip(np.rint(v * inv[:, None]), -127, 127).astype(np.int8)
     return q, scale
@@ -130,16 +134,22 @@ def _flush_subnormal(a: np.ndarray) -> np.ndarray:
 
 def bfloat16_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Product of bfloat16 x (M, K) and W (N, K) (uint16 bit patterns): float32 (M, N),
-    accumulated pair by pair as ``vdpbf16ps`` does (module docstring)."""
-    xf, wf = bfloat16_to_float32(x), bfloat16_to_float32(w)
+    accumulated pair by pair as ``vdpbf16ps`` does (module docstring). Subnormal inputs
+    count as zero, as they do for the instruction."""
+    xf = _flush_subnormal(bfloat16_to_float32(x))
+    wf = _flush_subnormal(bfloat16_to_float32(w))
     if xf.shape[1] % 2:  # pad K with one zero
         xf = np.pad(xf, ((0, 0), (0, 1)))
         wf = np.pad(wf, ((0, 0), (0, 1)))
     acc = np.zeros((xf.shape[0], wf.shape[0]), _F32)
     for p in range(xf.shape[1] // 2):
         for k in (2 * p + 1, 2 * p):
-            # the product is exact in float32 (8 × 8 significant bits); the sum rounds
-            acc = _flush_subnormal(acc + xf[:, k, None] * wf[None, :, k])
+            # acc + x·w with one rounding (a fused multiply-add): the product is exact in
+            # float64 (8 × 8 significant bits, no overflow or underflow there), and the sum
+            # is rounded to float64, then to float32 (a double rounding that can differ from
+            # one only in a float64 tie, which these operands practically never make)
+            step = acc.astype(np.float64) + xf[:, k, None].astype(np.float64) * wf[None, :, k]
+            acc = _flush_subnormal(step.astype(_F32))
     return acc
 
 
