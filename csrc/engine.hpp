@@ -130,14 +130,13 @@ template <class T>
 class QuantizedRecurrent {
  public:
   // bias: G·H values in PyTorch's order, added to the gates with `bias_gate[g]`, or null
-  QuantizedRecurrent(const quant::Matrix& w, int G, long H, long B, const T* bias, const bool* bias_gate)
-      : w_(w), B_(B), rows_(num_threads()), bias_(w.panels * BS) {
+  QuantizedRecurrent(const quant::Matrix& w, long H, long B, const T* bias, const bool* bias_gate)
+      : w_(w), rows_(num_threads()), bias_(w.panels * BS) {
     for (auto& r : rows_) r.reserve(w, B);
     for (long c = 0; c < w.panels * BS; ++c) {
       const long n = w.row[c];
       bias_.get()[c] = (bias && n >= 0 && bias_gate[n / H]) ? bias[n] : T(0);
     }
-    (void)G;
   }
   long blocks() const { return w_.panels / w_.gates; }
   long out_cols() const { return w_.panels * BS; }
@@ -150,7 +149,6 @@ class QuantizedRecurrent {
 
  private:
   const quant::Matrix& w_;
-  long B_;
   std::vector<quant::Rows> rows_;
   Buffer<T> bias_;
 };
@@ -276,7 +274,7 @@ void forward_engine(const Recurrent<T>& a, Cell& cell) {
   };
   if constexpr (std::is_same_v<T, float>) {
     if (quantized) {
-      QuantizedRecurrent<T> qw(*a.q_hh, G, H, a.B, step_bias, step_gates);
+      QuantizedRecurrent<T> qw(*a.q_hh, H, a.B, step_bias, step_gates);
       time_loop(qw);
       cell.finish();
       return;
